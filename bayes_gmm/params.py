@@ -86,7 +86,7 @@ def covariances_from_precision_cholesky(prec_chol: jax.Array, covariance_type: s
         d = prec_chol.shape[-1]
         eye = jnp.broadcast_to(_eye_like(prec_chol, d), prec_chol.shape)
         u_inv = solve_triangular(prec_chol, eye, lower=False)  # U⁻¹
-        return u_inv @ jnp.swapaxes(u_inv, -1, -2)
+        return jnp.swapaxes(u_inv, -1, -2) @ u_inv
     return 1.0 / jnp.square(prec_chol)
 
 
