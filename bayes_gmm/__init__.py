@@ -2,12 +2,13 @@
 
 from .densities import aic, bic, log_prob, predict, responsibilities, sample
 from .em import EMResult, SuffStats, fit_em
+from .estimators import GaussianMixture
 from .params import GMMParams
 from .priors import GMMPrior
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "EMResult", "GMMParams", "GMMPrior", "SuffStats", "aic", "bic", "fit_em", "log_prob",
-    "predict", "responsibilities", "sample",
+    "EMResult", "GMMParams", "GMMPrior", "GaussianMixture", "SuffStats", "aic", "bic",
+    "fit_em", "log_prob", "predict", "responsibilities", "sample",
 ]
