@@ -1,0 +1,395 @@
+"""Figures for Gaussian mixtures (matplotlib): clusters with their ellipses, posterior spread,
+membership uncertainty, EM convergence, the choice of K, traces and co-clustering.
+
+Every function draws on a new `matplotlib.figure.Figure` (or on the ``ax`` given) and returns
+it; nothing calls ``show`` and nothing sets a backend, so the figures work in scripts,
+notebooks and headless test runs alike. Save one with ``fig.savefig("clusters.png")``.
+
+Ellipses are the contours of constant Mahalanobis distance r = 1 and r = 2 ("1σ" and "2σ")
+of each component's Gaussian restricted to the plotted pair of features: for the 2 × 2
+covariance block Σ = V diag(λ) Vᵀ the contour r is an ellipse with semi-axes r √λᵢ along the
+eigenvectors Vᵢ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Ellipse
+
+from .params import GMMParams
+
+__all__ = ["plot_components", "plot_uncertainty", "plot_convergence", "plot_model_selection",
+           "plot_trace", "plot_posterior", "plot_coclustering"]
+
+#: gid of the ellipses of a point estimate (or of the posterior mean), and of posterior draws.
+ELLIPSE_GID = "bayes_gmm.ellipse"
+DRAW_ELLIPSE_GID = "bayes_gmm.ellipse.draw"
+N_SIGMAS = (1.0, 2.0)
+
+
+# --- what was fitted -------------------------------------------------------------------------
+
+def _is_idata(obj) -> bool:
+    return hasattr(obj, "posterior") and hasattr(obj, "groups")
+
+
+def _as_point_params(fit) -> GMMParams:
+    """A `GMMParams` of NumPy arrays from GMMParams, EMResult or a fitted estimator."""
+    if isinstance(fit, GMMParams):
+        p = fit
+    elif hasattr(fit, "params") and isinstance(getattr(fit, "params"), GMMParams):  # EMResult
+        p = fit.params
+    elif all(hasattr(fit, a) for a in ("weights_", "means_", "covariances_")):
+        p = GMMParams(fit.weights_, fit.means_, fit.covariances_,
+                      getattr(fit, "covariance_type", "full"))
+    else:
+        raise TypeError("fit must be a GMMParams, an EMResult, a fitted GaussianMixture / "
+                        "BayesianGaussianMixture or an arviz.InferenceData; got "
+                        f"{type(fit).__name__}")
+    return GMMParams(np.asarray(p.weights, np.float64), np.asarray(p.means, np.float64),
+                     np.asarray(p.covariances, np.float64), p.covariance_type)
+
+
+def _posterior_covariance_type(posterior) -> str:
+    dims = posterior["covariances"].dims[2:]
+    if dims and dims[0] == "component":
+        return {3: "full", 2: "diag", 1: "spherical"}[len(dims)]
+    return "tied"
+
+
+def _posterior_draws(idata, n_draws: int | None, seed: int = 0) -> list[GMMParams]:
+    """Up to ``n_draws`` posterior draws (evenly thinned over chain × draw) as GMMParams."""
+    post = idata.posterior
+    t = _posterior_covariance_type(post)
+    w = np.asarray(post["weights"], np.float64)
+    w = w.reshape((-1,) + w.shape[2:])
+    m = np.asarray(post["means"], np.float64)
+    m = m.reshape((-1,) + m.shape[2:])
+    c = np.asarray(post["covariances"], np.float64)
+    c = c.reshape((-1,) + c.shape[2:])
+    total = w.shape[0]
+    idx = np.arange(total) if n_draws is None or n_draws >= total else \
+        np.unique(np.linspace(0, total - 1, n_draws).round().astype(int))
+    return [GMMParams(w[i], m[i], c[i], t) for i in idx]
+
+
+def _posterior_mean(idata) -> GMMParams:
+    post = idata.posterior
+    t = _posterior_covariance_type(post)
+    mean = [np.asarray(post[v], np.float64).mean(axis=(0, 1))
+            for v in ("weights", "means", "covariances")]
+    return GMMParams(*mean, t)
+
+
+def _resolve(fit):
+    """(idata or None, point GMMParams): a Bayesian estimator contributes its ``idata_``."""
+    if _is_idata(fit):
+        return fit, _posterior_mean(fit)
+    idata = getattr(fit, "idata_", None)
+    if idata is not None and _is_idata(idata):
+        return idata, _posterior_mean(idata)
+    return None, _as_point_params(fit)
+
+
+def _check_data(X) -> np.ndarray:
+    from ._validation import check_X
+    return np.asarray(check_X(X, dtype=np.float64))
+
+
+def _labels(X, fit, idata, params) -> np.ndarray:
+    """Most probable cluster per row (posterior-averaged when a posterior is available)."""
+    if idata is not None:
+        from .diagnostics import assignment_probabilities
+        return np.asarray(assignment_probabilities(idata, X)["cluster"]).astype(int)
+    if hasattr(fit, "predict") and hasattr(fit, "weights_"):      # a fitted estimator
+        return np.asarray(fit.predict(X)).astype(int)
+    from .densities import predict
+    p = fit if isinstance(fit, GMMParams) else fit.params          # in the fit's own dtype
+    return np.asarray(predict(p, X.astype(np.asarray(p.means).dtype))).astype(int)
+
+
+# --- ellipses --------------------------------------------------------------------------------
+
+def _pair_covariances(p: GMMParams, i: int, j: int) -> np.ndarray:
+    """(K, 2, 2) covariance blocks of features (i, j) for any covariance type."""
+    k, d = p.means.shape
+    c = np.asarray(p.covariances, np.float64)
+    t = p.covariance_type
+    # NumPy, not params.full_covariances: float64 must survive without JAX's x64 flag
+    if t == "full":
+        full = c
+    elif t == "tied":
+        full = np.broadcast_to(c, (k, d, d))
+    elif t == "diag":
+        full = c[:, :, None] * np.eye(d)[None]
+    else:
+        full = c[:, None, None] * np.eye(d)[None]
+    return full[:, [i, j]][:, :, [i, j]]
+
+
+def _ellipse(mean, cov2, n_sigma, **kw) -> Ellipse:
+    lam, vec = np.linalg.eigh(cov2)
+    lam = np.clip(lam, 0.0, None)
+    angle = np.degrees(np.arctan2(vec[1, 1], vec[0, 1]))   # direction of the largest axis
+    return Ellipse(xy=(mean[0], mean[1]), width=2 * n_sigma * np.sqrt(lam[1]),
+                   height=2 * n_sigma * np.sqrt(lam[0]), angle=angle, **kw)
+
+
+def _colors(k):
+    import matplotlib as mpl
+    cmap = mpl.colormaps["tab10" if k <= 10 else "tab20"]
+    return [cmap(c % cmap.N) for c in range(k)]
+
+
+def _draw_pair(ax, X, labels, params, draws, i, j, colors, names):
+    ax.scatter(X[:, i], X[:, j], c=[colors[c] for c in labels], s=12, alpha=0.7,
+               edgecolors="none")
+    for d in draws:
+        covs = _pair_covariances(d, i, j)
+        for k in range(d.means.shape[0]):
+            for r in N_SIGMAS:
+                e = _ellipse(d.means[k, [i, j]], covs[k], r, fill=False, lw=0.6,
+                             alpha=0.12, edgecolor=colors[k])
+                e.set_gid(DRAW_ELLIPSE_GID)
+                ax.add_patch(e)
+    covs = _pair_covariances(params, i, j)
+    for k in range(params.means.shape[0]):
+        for r, ls in zip(N_SIGMAS, ("-", "--")):
+            e = _ellipse(params.means[k, [i, j]], covs[k], r, fill=False, lw=1.8,
+                         ls=ls, edgecolor=colors[k])
+            e.set_gid(ELLIPSE_GID)
+            ax.add_patch(e)
+    ax.plot(params.means[:, i], params.means[:, j], "kx", ms=7, mew=2)
+    ax.set_xlabel(names[i])
+    ax.set_ylabel(names[j])
+
+
+def plot_components(X, fit, ax=None, features=(0, 1), n_draws: int = 50,
+                    feature_names=None):
+    """Data coloured by most probable cluster, with 1σ and 2σ ellipses of each component.
+
+    Parameters
+    ----------
+    X : (N, D) array of the data.
+    fit : `GMMParams`, `EMResult`, a fitted ``GaussianMixture`` (anything with ``weights_``,
+        ``means_``, ``covariances_`` and ``covariance_type``), a fitted
+        ``BayesianGaussianMixture`` or an ``arviz.InferenceData``. With a posterior, thin
+        ellipses of ``n_draws`` posterior draws show its spread and bold ellipses show the
+        posterior mean; points are coloured by the posterior-averaged assignment.
+    ax : matplotlib Axes to draw on (pair plot only), or None for a new figure.
+    features : pair (i, j) of feature indices to plot, or ``"all"`` for a lower-triangular
+        grid of every pair (X needs at least 2 features).
+    n_draws : posterior draws to show (ignored for point estimates).
+    feature_names : optional D labels for the axes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Point estimate: exactly 2 ellipse patches (gid ``ELLIPSE_GID``) per component per
+        panel; posterior: 2 more per component per draw (gid ``DRAW_ELLIPSE_GID``).
+    """
+    X = _check_data(X)
+    idata, params = _resolve(fit)
+    d = X.shape[1]
+    if params.means.shape[1] != d:
+        raise ValueError(f"X has {d} features but the fit has {params.means.shape[1]}")
+    if d < 2:
+        raise ValueError(f"plot_components needs at least 2 features; X has shape {X.shape}")
+    names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(d)]
+    if len(names) != d:
+        raise ValueError(f"feature_names must have {d} entries; got {len(names)}")
+    n_draws = int(n_draws)
+    draws = _posterior_draws(idata, n_draws) if idata is not None and n_draws > 0 else []
+    labels = _labels(X, fit, idata, params)
+    colors = _colors(params.means.shape[0])
+    if isinstance(features, str):
+        if features != "all":
+            raise ValueError(f"features must be a pair (i, j) or 'all'; got {features!r}")
+        if ax is not None:
+            raise ValueError("ax cannot be given with features='all' (a grid of panels)")
+        fig = Figure(figsize=(2.6 * (d - 1), 2.6 * (d - 1)), layout="constrained")
+        axes = fig.subplots(d - 1, d - 1, squeeze=False)
+        for r in range(d - 1):
+            for c in range(d - 1):
+                a = axes[r, c]
+                if c > r:
+                    a.set_axis_off()
+                    continue
+                _draw_pair(a, X, labels, params, draws, c, r + 1, colors, names)
+        return fig
+    try:
+        i, j = (int(f) for f in features)
+    except (TypeError, ValueError):
+        raise ValueError(f"features must be a pair (i, j) or 'all'; got {features!r}") from None
+    if not (0 <= i < d and 0 <= j < d) or i == j:
+        raise ValueError(f"features must be two distinct indices in [0, {d}); got {features!r}")
+    if ax is None:
+        fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+        ax = fig.add_subplot()
+    _draw_pair(ax, X, labels, params, draws, i, j, colors, names)
+    ax.set_title("posterior: mean and draws" if idata is not None else "point estimate")
+    return ax.figure
+
+
+def plot_uncertainty(X, idata, ax=None, features=(0, 1), threshold: float = 0.5):
+    """Points shaded by the posterior entropy of their cluster membership.
+
+    Parameters
+    ----------
+    X : (N, D) data. idata : InferenceData (or a fitted BayesianGaussianMixture).
+    ax : Axes or None. features : pair of feature indices.
+    threshold : entropy (nats) above which a point is outlined as uncertain.
+
+    Returns
+    -------
+    matplotlib.figure.Figure with one scatter collection of all N points (colour = entropy)
+    and one of the uncertain ones outlined.
+    """
+    from .diagnostics import assignment_probabilities
+    X = _check_data(X)
+    idata = getattr(idata, "idata_", idata)
+    if not _is_idata(idata):
+        raise TypeError(f"idata must be an arviz.InferenceData; got {type(idata).__name__}")
+    i, j = (int(f) for f in features)
+    ent = np.asarray(assignment_probabilities(idata, X)["entropy"], np.float64)
+    k = idata.posterior.sizes["component"]
+    if ax is None:
+        fig = Figure(figsize=(5.8, 4.5), layout="constrained")
+        ax = fig.add_subplot()
+    sc = ax.scatter(X[:, i], X[:, j], c=ent, cmap="viridis", vmin=0.0, vmax=np.log(k),
+                    s=14, edgecolors="none")
+    unc = ent > threshold
+    ax.scatter(X[unc, i], X[unc, j], facecolors="none", edgecolors="red", s=40, lw=1.0,
+               label=f"entropy > {threshold:g} ({int(unc.sum())})")
+    ax.figure.colorbar(sc, ax=ax, label="membership entropy (nats)")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_xlabel(f"x{i}")
+    ax.set_ylabel(f"x{j}")
+    ax.set_title("membership uncertainty")
+    return ax.figure
+
+
+def plot_convergence(result, ax=None):
+    """EM objective against iteration, from ``result.trace`` (NaN after convergence skipped).
+
+    ``result`` is an `EMResult`, a fitted GaussianMixture (its ``lower_bounds_``) or a 1-D
+    array of objective values. Returns the Figure (one line with one point per iteration).
+    """
+    if hasattr(result, "trace") and not callable(result.trace):
+        trace = result.trace
+    elif hasattr(result, "lower_bounds_"):
+        trace = result.lower_bounds_
+    else:
+        trace = result
+    trace = np.asarray(trace, np.float64)
+    if trace.ndim != 1:
+        raise ValueError(f"the objective trace must be 1-D (max_iter,); got shape {trace.shape}")
+    it = np.flatnonzero(np.isfinite(trace))
+    if ax is None:
+        fig = Figure(figsize=(5, 3.5), layout="constrained")
+        ax = fig.add_subplot()
+    ax.plot(it + 1, trace[it], "o-", ms=3)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("objective (mean log-likelihood per sample)")
+    ax.set_title(f"EM convergence ({len(it)} iterations)")
+    return ax.figure
+
+
+def plot_model_selection(table):
+    """BIC (and ELPD-LOO ± SE when present) against the number of components.
+
+    ``table`` is the DataFrame of :func:`bayes_gmm.compare` (index K; columns ``bic`` and,
+    for Bayesian fits, ``elpd_loo`` and ``se``). The recommended K is marked. Returns the
+    Figure: one panel for BIC, a second for ELPD-LOO when available.
+    """
+    cols = set(getattr(table, "columns", []))
+    has_bic = "bic" in cols
+    has_loo = "elpd_loo" in cols and np.isfinite(np.asarray(table["elpd_loo"], float)).any()
+    if not (has_bic or has_loo):
+        raise ValueError(f"table needs a 'bic' or 'elpd_loo' column; got {sorted(cols)}")
+    ks = np.asarray(table.index, int)
+    fig = Figure(figsize=(5 * (has_bic + has_loo), 3.6), layout="constrained")
+    axes = fig.subplots(1, has_bic + has_loo, squeeze=False)[0]
+    best = table.attrs.get("best_k") if hasattr(table, "attrs") else None
+    a = 0
+    if has_bic:
+        ax = axes[a]
+        a += 1
+        ax.plot(ks, np.asarray(table["bic"], float), "o-", label="BIC")
+        if "aic" in cols:
+            ax.plot(ks, np.asarray(table["aic"], float), "s--", alpha=0.6, label="AIC")
+        ax.set_ylabel("criterion (lower is better)")
+        ax.legend(fontsize=8)
+    if has_loo:
+        ax = axes[a]
+        se = np.asarray(table["se"], float) if "se" in cols else None
+        ax.errorbar(ks, np.asarray(table["elpd_loo"], float), yerr=se, fmt="o-", capsize=3,
+                    label="ELPD-LOO ± SE")
+        ax.set_ylabel("ELPD-LOO (higher is better)")
+        ax.legend(fontsize=8)
+    for ax in axes:
+        ax.set_xlabel("number of components K")
+        ax.set_xticks(ks)
+        if best is not None:
+            ax.axvline(best, color="gray", ls=":", lw=1)
+    fig.suptitle(f"choice of K (recommended: {best})" if best is not None else "choice of K")
+    return fig
+
+
+def _relabelled(idata, reference):
+    if reference is None:
+        return idata
+    from .relabel import relabel
+    return relabel(idata, reference=reference)
+
+
+def _figure_of(axes):
+    return np.ravel(np.asarray(axes, dtype=object))[0].figure
+
+
+def plot_trace(idata, var_names=("weights", "means"), reference=None, **kwargs):
+    """``az.plot_trace`` of the (relabelled) posterior; returns the Figure.
+
+    ``fit_nuts``/``fit_svi`` already relabel by default; pass ``reference`` (a GMMParams) to
+    relabel against it first. Extra keyword arguments go to ``az.plot_trace``.
+    """
+    import arviz as az
+    idata = _relabelled(getattr(idata, "idata_", idata), reference)
+    kwargs.setdefault("compact", True)
+    axes = az.plot_trace(idata, var_names=list(var_names), show=False, **kwargs)
+    return _figure_of(axes)
+
+
+def plot_posterior(idata, var_names=("weights", "means"), reference=None, **kwargs):
+    """``az.plot_posterior`` of the (relabelled) posterior; returns the Figure."""
+    import arviz as az
+    idata = _relabelled(getattr(idata, "idata_", idata), reference)
+    axes = az.plot_posterior(idata, var_names=list(var_names), show=False, **kwargs)
+    return _figure_of(axes)
+
+
+def plot_coclustering(idata, X, ax=None):
+    """The posterior co-clustering matrix P(z_i = z_j | data), rows ordered by cluster.
+
+    Rows and columns are sorted by most probable cluster and, within a cluster, by the
+    probability of that cluster (most certain first), so blocks appear on the diagonal.
+    Returns the Figure (one image of shape (N, N)).
+    """
+    from .diagnostics import assignment_probabilities, coclustering
+    X = _check_data(X)
+    idata = getattr(idata, "idata_", idata)
+    probs = assignment_probabilities(idata, X)
+    cluster = np.asarray(probs["cluster"]).astype(int)
+    pmax = np.asarray(probs["mean"]).max(axis=1)
+    order = np.lexsort((-pmax, cluster))
+    C = np.asarray(coclustering(idata, X), np.float64)[np.ix_(order, order)]
+    if ax is None:
+        fig = Figure(figsize=(5.2, 4.5), layout="constrained")
+        ax = fig.add_subplot()
+    im = ax.imshow(C, vmin=0.0, vmax=1.0, cmap="magma", interpolation="nearest")
+    ax.figure.colorbar(im, ax=ax, label="P(same cluster)")
+    ax.set_xlabel("observation (ordered by cluster)")
+    ax.set_ylabel("observation (ordered by cluster)")
+    ax.set_title("posterior co-clustering")
+    return ax.figure
