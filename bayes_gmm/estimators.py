@@ -119,11 +119,16 @@ def _check_array(X, dtype, name="X"):
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(f"{name} is a sparse matrix ({type(X).__name__}); sparse input is not "
                         "supported: pass a dense array (X.toarray()).")
-    if np.iscomplexobj(X):
-        raise ValueError(f"Complex data not supported; {name} has a complex dtype.")
-    if hasattr(X, "dtypes") and hasattr(X, "to_numpy"):
+    if hasattr(X, "dtypes") and hasattr(X, "to_numpy"):  # pandas DataFrame
         X = X.to_numpy()
-    arr = np.asarray(X) if hasattr(X, "__array__") or isinstance(X, (list, tuple)) else X
+    arr = X
+    if not isinstance(X, (str, bytes)) and X is not None and not V.is_traced(X):
+        try:
+            arr = np.asarray(X)
+        except ValueError:  # ragged nested lists: check_X words the error
+            arr = X
+    if isinstance(arr, np.ndarray) and np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"Complex data not supported; {name} has dtype {arr.dtype}.")
     if isinstance(arr, np.ndarray) and arr.dtype == object:
         try:
             arr = arr.astype(np.float64)
@@ -133,6 +138,9 @@ def _check_array(X, dtype, name="X"):
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got 1-D shape "
                          f"{arr.shape}. Reshape your data with X.reshape(-1, 1) if it has a "
                          "single feature or X.reshape(1, -1) if it is a single sample.")
+    if isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] == 0:
+        raise ValueError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is "
+                         "required.")
     return V.check_X(arr, name=name, dtype=dtype)
 
 
