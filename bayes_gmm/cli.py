@@ -1,0 +1,522 @@
+"""The ``bayes-gmm`` command: ``demo``, ``fit`` and ``compare``.
+
+``bayes-gmm demo`` runs the embedded Old Faithful data end to end (MAP-EM, NUTS with 4
+chains, ArviZ summary, membership uncertainty, figures and NetCDF in an output folder).
+``bayes-gmm fit DATA -k K`` fits a file; ``bayes-gmm compare DATA -k 1..6`` chooses K.
+Run ``bayes-gmm SUBCOMMAND --help`` for the options.
+
+Data files are CSV (comma, semicolon or tab separated) or whitespace-separated text; a first
+row that is not all numbers is a header; lines starting with ``#`` are comments. A file that
+cannot be read ends the command with exit status 1 and one line on stderr naming the file,
+line and column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROG = "bayes-gmm"
+EXIT_DATA_ERROR = 1
+
+
+class DataError(ValueError):
+    """A data file that cannot be used; the message names the file, line and column."""
+
+
+# --- reading data files --------------------------------------------------------------------
+
+_MISSING = {"", "na", "nan", "n/a", "null", "none", "-nan", "+nan"}
+
+
+def _split(line: str, delimiter):
+    if delimiter is None:
+        return line.split()
+    return [c.strip() for c in line.split(delimiter)]
+
+
+def _to_float(cell: str) -> float:
+    return float(cell.strip().strip('"').strip("'"))
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        _to_float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def read_data(path, columns=None):
+    """Read a numeric table. Returns ``(X (N, D) float64, column names)``.
+
+    Raises `DataError` (a ValueError) naming the file, the line (1-based) and the column
+    (1-based, and its name when there is a header) of the first problem: a missing or empty
+    file, a ragged row, a cell that is not a number, a missing value (NaN / empty) or an
+    infinite one.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a data file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a text file (byte {e.start} is not UTF-8)") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror})") from None
+    lines = [(i + 1, ln.rstrip("\r\n")) for i, ln in enumerate(text.splitlines())]
+    lines = [(no, ln) for no, ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise DataError(f"{path}: the file is empty (no data rows)")
+    first = lines[0][1]
+    delimiter = next((d for d in (",", ";", "\t") if d in first), None)
+    first_cells = _split(first, delimiter)
+    header = None
+    if not all(_is_number(c) or c.strip().lower() in _MISSING for c in first_cells):
+        header = [c.strip().strip('"').strip("'") for c in first_cells]
+        header_line = lines[0][0]
+        lines = lines[1:]
+        if not lines:
+            raise DataError(f"{path}: line {header_line}: only a header, no data rows")
+    width = len(first_cells)
+    names = header or [f"x{j}" for j in range(width)]
+    rows = []
+    for no, ln in lines:
+        cells = _split(ln, delimiter)
+        if len(cells) != width:
+            raise DataError(f"{path}: line {no}: expected {width} columns, found {len(cells)} "
+                            "(ragged row)")
+        row = []
+        for j, c in enumerate(cells):
+            where = f"{path}: line {no}, column {j + 1}" + (f" ({names[j]!r})" if header else "")
+            if c.strip().lower() in _MISSING:
+                raise DataError(f"{where}: missing value ({c.strip() or 'empty'}); remove or "
+                                "impute rows with missing values")
+            try:
+                v = _to_float(c)
+            except ValueError:
+                raise DataError(f"{where}: {c.strip()!r} is not a number") from None
+            if not math.isfinite(v):
+                raise DataError(f"{where}: {c.strip()!r} is not finite")
+            row.append(v)
+        rows.append(row)
+    X = np.asarray(rows, np.float64)
+    if columns:
+        idx = []
+        for tok in columns:
+            if tok in names:
+                idx.append(names.index(tok))
+            elif re.fullmatch(r"\d+", tok) and int(tok) < width:
+                idx.append(int(tok))
+            else:
+                raise DataError(f"{path}: no column {tok!r} (columns: {', '.join(names)}; "
+                                "or use 0-based indices)")
+        X = X[:, idx]
+        names = [names[i] for i in idx]
+    return X, names
+
+
+def _parse_ks(text: str) -> list[int]:
+    """'3', '1..6', '1-6' or '1,2,4' -> sorted list of ints >= 1."""
+    text = text.strip()
+    m = re.fullmatch(r"(\d+)\s*(?:\.\.|-|:)\s*(\d+)", text)
+    try:
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            ks = list(range(lo, hi + 1))
+        else:
+            ks = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        ks = []
+    if not ks or min(ks) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected K >= 1 as '3', a range '1..6' or a list '1,2,4'; got {text!r}")
+    return sorted(set(ks))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
+    return v
+
+
+# --- output helpers ------------------------------------------------------------------------
+
+def _progress(total, desc, enabled):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr,
+                bar_format="{desc}: {n_fmt}/{total_fmt} {bar} [{elapsed}] {postfix}")
+
+
+def _save_fig(fig, path: Path):
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _standardize(X):
+    mu = X.mean(axis=0)
+    sd = X.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return (X - mu) / sd, {"mean": mu.tolist(), "scale": sd.tolist()}
+
+
+def _fmt_params(weights, means, names) -> str:
+    lines = []
+    for k, (w, m) in enumerate(zip(weights, means)):
+        mean = ", ".join(f"{n}={v:.4g}" for n, v in zip(names, m))
+        lines.append(f"  component {k}: weight {w:.4f}  mean ({mean})")
+    return "\n".join(lines)
+
+
+def _jsonable(a):
+    return np.asarray(a, np.float64).tolist()
+
+
+def _fit_em(X, k, covariance_type, seed, prior=None):
+    from .estimators import GaussianMixture
+    gm = GaussianMixture(n_components=k, covariance_type=covariance_type, n_init=5,
+                         random_state=seed, prior=prior, max_iter=500)
+    return gm.fit(X)
+
+
+def _fit_bayes(X, k, method, covariance_type, seed, args, progress):
+    from . import inference
+    import jax
+    key = jax.random.key(seed)
+    if method == "nuts":
+        return inference.fit_nuts(X, k, key=key, covariance_type=covariance_type,
+                                  num_warmup=args.num_warmup, num_samples=args.num_samples,
+                                  num_chains=args.num_chains, progress_bar=progress)
+    return inference.fit_svi(X, k, key=key, covariance_type=covariance_type,
+                             num_steps=args.svi_steps, num_samples=args.num_samples)
+
+
+def _summary(idata):
+    try:
+        from .diagnostics import summary
+    except ImportError:                                    # pragma: no cover
+        import arviz as az
+        return az.summary(idata, var_names=["weights", "means"])
+    return summary(idata)
+
+
+def _posterior_mean(idata):
+    return {v: np.asarray(idata.posterior[v], np.float64).mean(axis=(0, 1))
+            for v in ("weights", "means", "covariances")}
+
+
+def _write_assignments(path: Path, probs, cluster, entropy=None, lower=None, upper=None):
+    k = probs.shape[1]
+    cols = ["row", "cluster"] + [f"p_{j}" for j in range(k)]
+    if entropy is not None:
+        cols += ["entropy"] + [f"p_{j}_lower" for j in range(k)] + \
+            [f"p_{j}_upper" for j in range(k)]
+    with open(path, "w") as f:
+        f.write(",".join(cols) + "\n")
+        for i in range(probs.shape[0]):
+            vals = [str(i), str(int(cluster[i]))] + [f"{p:.6g}" for p in probs[i]]
+            if entropy is not None:
+                vals += [f"{entropy[i]:.6g}"] + [f"{p:.6g}" for p in lower[i]] + \
+                    [f"{p:.6g}" for p in upper[i]]
+            f.write(",".join(vals) + "\n")
+    return path
+
+
+# --- sub-commands --------------------------------------------------------------------------
+
+def cmd_fit(args) -> int:
+    from . import plots
+    X, names = read_data(args.data, args.columns)
+    n = X.shape[0]
+    if args.k > n:
+        raise DataError(f"{args.data}: -k {args.k} is more than the {n} data rows")
+    standardization = None
+    if args.standardize:
+        X, standardization = _standardize(X)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
+    print(f"{args.data}: {n} rows x {X.shape[1]} columns ({', '.join(names)})")
+    result = {"method": args.method, "n_components": args.k,
+              "covariance_type": args.covariance_type, "feature_names": names,
+              "n_samples": n, "standardization": standardization,
+              "units": "standardized" if standardization else "data"}
+    written = []
+    if args.method == "em":
+        gm = _fit_em(X, args.k, args.covariance_type, args.seed)
+        ll = float(gm.score(X) * n)
+        result.update(weights=_jsonable(gm.weights_), means=_jsonable(gm.means_),
+                      covariances=_jsonable(gm.covariances_), log_likelihood=ll,
+                      bic=float(gm.bic(X)), aic=float(gm.aic(X)), n_iter=int(gm.n_iter_),
+                      converged=bool(gm.converged_))
+        print(f"EM (maximum likelihood, {gm.n_iter_} iterations, converged={gm.converged_}): "
+              f"log-likelihood {ll:.3f}, BIC {result['bic']:.2f}")
+        print(_fmt_params(gm.weights_, gm.means_, names))
+        import pandas as pd
+        table = pd.DataFrame(np.c_[gm.weights_, gm.means_],
+                             columns=["weight"] + [f"mean_{c}" for c in names])
+        table.index.name = "component"
+        table.to_csv(out / "summary.csv")
+        probs = np.asarray(gm.predict_proba(X))
+        written.append(_write_assignments(out / "assignments.csv", probs, probs.argmax(1)))
+        written.append(_save_fig(plots.plot_convergence(gm), out / "convergence.png"))
+        fit_for_plot = gm
+    else:
+        from .diagnostics import assignment_probabilities
+        idata = _fit_bayes(X, args.k, args.method, args.covariance_type, args.seed, args,
+                           progress)
+        table = _summary(idata)
+        print(table.to_string())
+        table.to_csv(out / "summary.csv")
+        pm = _posterior_mean(idata)
+        result.update({f"posterior_mean_{v}": _jsonable(a) for v, a in pm.items()})
+        if "diverging" in getattr(idata, "sample_stats", {}):
+            result["divergences"] = int(np.asarray(idata.sample_stats["diverging"]).sum())
+        ap = assignment_probabilities(idata, X)
+        probs = np.asarray(ap["mean"])
+        written.append(_write_assignments(
+            out / "assignments.csv", probs, np.asarray(ap["cluster"]),
+            np.asarray(ap["entropy"]), np.asarray(ap["lower"]), np.asarray(ap["upper"])))
+        idata.to_netcdf(str(out / "idata.nc"))
+        written.append(out / "idata.nc")
+        if X.shape[1] >= 2:
+            written.append(_save_fig(plots.plot_uncertainty(X, idata), out / "uncertainty.png"))
+        written.append(_save_fig(plots.plot_trace(idata), out / "trace.png"))
+        fit_for_plot = idata
+    if X.shape[1] >= 2:
+        fig = plots.plot_components(X, fit_for_plot, feature_names=names,
+                                    features="all" if X.shape[1] > 2 else (0, 1))
+        written.append(_save_fig(fig, out / "components.png"))
+    (out / "params.json").write_text(json.dumps(result, indent=1))
+    written += [out / "summary.csv", out / "params.json"]
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from . import plots
+    from .model_selection import compare
+    X, names = read_data(args.data, args.columns)
+    if max(args.k) > X.shape[0]:
+        raise DataError(f"{args.data}: K={max(args.k)} is more than the {X.shape[0]} data rows")
+    if args.standardize:
+        X, _ = _standardize(X)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    kwargs = {}
+    if args.method == "nuts":
+        kwargs = dict(num_warmup=args.num_warmup, num_samples=args.num_samples,
+                      num_chains=args.num_chains, progress_bar=not args.no_progress)
+    elif args.method == "svi":
+        kwargs = dict(num_steps=args.svi_steps, num_samples=args.num_samples)
+    table = compare(X, args.k, method=args.method, covariance_type=args.covariance_type,
+                    random_state=args.seed, **kwargs)
+    import pandas as pd
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.to_string())
+    print(f"recommended K = {table.attrs['best_k']} (by {table.attrs['criterion']})")
+    table.to_csv(out / "compare.csv")
+    fig_path = _save_fig(plots.plot_model_selection(table), out / "model_selection.png")
+    print(f"wrote {out / 'compare.csv'}, {fig_path}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    import jax
+
+    from . import plots
+    from .datasets import load_old_faithful
+    from .densities import log_prob
+    from .diagnostics import assignment_probabilities
+    from .inference import fit_nuts
+    from .params import GMMParams
+    from .priors import GMMPrior
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
+    X = load_old_faithful()
+    names = ["eruption (min)", "waiting (min)"]
+    num_warmup, num_samples = (100, 100) if args.quick else (args.num_warmup, args.num_samples)
+    t0 = time.perf_counter()
+    print(f"Old Faithful: {X.shape[0]} eruptions x {X.shape[1]} features "
+          f"(eruption duration, waiting time; minutes)")
+    stages = _progress(5, "demo", progress)
+
+    stages.set_postfix_str("MAP-EM")
+    gm = _fit_em(X, 2, "full", args.seed, prior=GMMPrior())
+    p = GMMParams(gm.weights_, gm.means_, gm.covariances_, "full")
+    with jax.enable_x64(True):
+        ll = float(np.sum(np.asarray(log_prob(p, X))))
+    stages.update()
+    print(f"\n1. MAP-EM, K=2 ({gm.n_iter_} iterations): log-likelihood {ll:.2f}")
+    print(_fmt_params(gm.weights_, gm.means_, names))
+    _save_fig(plots.plot_components(X, gm, feature_names=names), out / "em_components.png")
+    _save_fig(plots.plot_convergence(gm), out / "em_convergence.png")
+
+    stages.set_postfix_str("NUTS")
+    print(f"\n2. NUTS from the MAP: {args.num_chains} chains x ({num_warmup} warm-up + "
+          f"{num_samples} draws)")
+    idata = fit_nuts(X, 2, key=jax.random.key(args.seed), num_warmup=num_warmup,
+                     num_samples=num_samples, num_chains=args.num_chains,
+                     progress_bar=progress)
+    stages.update()
+
+    stages.set_postfix_str("summary")
+    table = _summary(idata)
+    import pandas as pd
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print("\n3. Posterior summary (R-hat near 1 and large ESS mean the chains agree):")
+        print(table.to_string())
+    table.to_csv(out / "summary.csv")
+    n_div = int(np.asarray(idata.sample_stats["diverging"]).sum()) \
+        if "diverging" in idata.sample_stats else 0
+    print(f"   divergent transitions: {n_div}")
+    stages.update()
+
+    stages.set_postfix_str("uncertainty")
+    ap = assignment_probabilities(idata, X)
+    ent = np.asarray(ap["entropy"], np.float64)
+    threshold = 0.3
+    worst = np.argsort(-ent)[:5]
+    print(f"\n4. Membership uncertainty: {int((ent > threshold).sum())} of {len(ent)} points "
+          f"have entropy > {threshold} nats (max {ent.max():.3f}; ln 2 = {math.log(2):.3f} is "
+          "a coin flip). Most uncertain rows:")
+    for i in worst:
+        pr = np.asarray(ap["mean"])[i]
+        print(f"   row {i}: ({X[i, 0]:.2f}, {X[i, 1]:.0f})  P(component) = "
+              + ", ".join(f"{v:.2f}" for v in pr) + f"  entropy {ent[i]:.3f}")
+    stages.update()
+
+    stages.set_postfix_str("figures")
+    files = [
+        _save_fig(plots.plot_components(X, idata, feature_names=names),
+                  out / "posterior_components.png"),
+        _save_fig(plots.plot_uncertainty(X, idata, threshold=threshold), out / "uncertainty.png"),
+        _save_fig(plots.plot_trace(idata), out / "trace.png"),
+        _save_fig(plots.plot_coclustering(idata, X), out / "coclustering.png"),
+    ]
+    idata.to_netcdf(str(out / "idata.nc"))
+    stages.update()
+    stages.close()
+    print(f"\n5. Wrote {out / 'em_components.png'}, {out / 'em_convergence.png'}, "
+          + ", ".join(str(f) for f in files) + f", {out / 'summary.csv'}, {out / 'idata.nc'}")
+    print(f"Done in {time.perf_counter() - t0:.1f} s.")
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------
+
+def _add_bayes_options(p, default_warmup=500, default_samples=1000):
+    g = p.add_argument_group("Bayesian fits (--method nuts|svi)")
+    g.add_argument("--num-warmup", type=_positive_int, default=default_warmup,
+                   help="NUTS warm-up iterations per chain (default %(default)s)")
+    g.add_argument("--num-samples", type=_positive_int, default=default_samples,
+                   help="posterior draws kept per chain (default %(default)s)")
+    g.add_argument("--num-chains", type=_positive_int, default=4,
+                   help="NUTS chains (default %(default)s)")
+    g.add_argument("--svi-steps", type=_positive_int, default=5000,
+                   help="SVI optimisation steps (default %(default)s)")
+
+
+def _add_data_options(p):
+    p.add_argument("data", metavar="DATA",
+                   help="CSV or whitespace-separated text file; header row auto-detected")
+    p.add_argument("--method", choices=("em", "nuts", "svi"), default="em",
+                   help="em: maximum likelihood; nuts/svi: full posterior (default %(default)s)")
+    p.add_argument("--covariance-type", choices=("full", "tied", "diag", "spherical"),
+                   default="full", help="covariance structure (default %(default)s)")
+    p.add_argument("--columns", type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
+                   default=None, help="comma-separated column names (or 0-based indices) "
+                   "to use; default all")
+    p.add_argument("--standardize", action="store_true",
+                   help="centre and scale every column to unit variance before fitting")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Gaussian mixture models in JAX: compiled EM, NUTS/SVI from "
+        "the MAP, ArviZ diagnostics.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    demo = sub.add_parser("demo", help="Old Faithful end to end: MAP-EM, NUTS, diagnostics, "
+                          "figures", description="Fit the embedded Old Faithful data by MAP-EM "
+                          "and NUTS (4 chains), print the ArviZ summary and the membership "
+                          "uncertainty, and write PNG figures and the InferenceData (NetCDF).")
+    demo.add_argument("--out", default="bayes_gmm_demo",
+                      help="output folder (default %(default)s)")
+    demo.add_argument("--quick", action="store_true",
+                      help="fewer draws (100 warm-up + 100 per chain), for a smoke test")
+    demo.add_argument("--num-warmup", type=_positive_int, default=300,
+                      help="NUTS warm-up per chain (default %(default)s)")
+    demo.add_argument("--num-samples", type=_positive_int, default=300,
+                      help="NUTS draws per chain (default %(default)s)")
+    demo.add_argument("--num-chains", type=_positive_int, default=4,
+                      help="NUTS chains (default %(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.set_defaults(func=cmd_demo)
+
+    fit = sub.add_parser("fit", help="fit a mixture to a data file",
+                         description="Fit a K-component mixture to DATA; write summary.csv, "
+                         "params.json, assignments.csv (probabilities), PNG figures and, for "
+                         "Bayesian fits, idata.nc (NetCDF).")
+    _add_data_options(fit)
+    fit.add_argument("-k", "--n-components", dest="k", type=_positive_int, required=True,
+                     help="number of components K")
+    fit.add_argument("--out", default="bayes_gmm_fit", help="output folder (default %(default)s)")
+    _add_bayes_options(fit)
+    fit.set_defaults(func=cmd_fit)
+
+    cmp_ = sub.add_parser("compare", help="choose K by BIC (EM) or ELPD-LOO (NUTS/SVI)",
+                          description="Fit K = each of the given values and tabulate BIC/AIC "
+                          "(and ELPD-LOO for Bayesian methods); write compare.csv and "
+                          "model_selection.png.")
+    _add_data_options(cmp_)
+    cmp_.add_argument("-k", "--n-components", dest="k", type=_parse_ks, default=[1, 2, 3, 4, 5, 6],
+                      help="K values: '1..6' (default), '2,3,5' or '3'")
+    cmp_.add_argument("--out", default="bayes_gmm_compare",
+                      help="output folder (default %(default)s)")
+    _add_bayes_options(cmp_, default_warmup=300, default_samples=300)
+    cmp_.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of ``bayes-gmm``; returns the exit status (0 on success)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if "matplotlib.pyplot" not in sys.modules:
+        import matplotlib
+        matplotlib.use("Agg")          # the command only writes files; never open windows
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, TypeError, OSError) as e:       # DataError is a ValueError
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"{PROG} {args.command}: error: {msg}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
