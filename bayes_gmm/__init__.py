@@ -5,10 +5,12 @@ from .em import EMResult, SuffStats, fit_em
 from .estimators import GaussianMixture
 from .params import GMMParams
 from .priors import GMMPrior
+from .scale import EMGridResult, fit_em_grid, fit_em_many, fit_em_stream
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EMGridResult", "fit_em_grid", "fit_em_many", "fit_em_stream",
     "EMResult", "GMMParams", "GMMPrior", "GaussianMixture", "SuffStats", "aic", "bic",
     "fit_em", "log_prob", "predict", "responsibilities", "sample",
 ]
