@@ -104,9 +104,13 @@ def _labels(X, fit, idata, params) -> np.ndarray:
         return np.asarray(assignment_probabilities(idata, X)["cluster"]).astype(int)
     if hasattr(fit, "predict") and hasattr(fit, "weights_"):      # a fitted estimator
         return np.asarray(fit.predict(X)).astype(int)
+    import jax
+
     from .densities import predict
     p = fit if isinstance(fit, GMMParams) else fit.params          # in the fit's own dtype
-    return np.asarray(predict(p, X.astype(np.asarray(p.means).dtype))).astype(int)
+    dtype = np.asarray(p.means).dtype
+    with jax.enable_x64(dtype == np.float64):     # float64 parameters stay float64
+        return np.asarray(predict(p, X.astype(dtype))).astype(int)
 
 
 # --- ellipses --------------------------------------------------------------------------------
@@ -305,12 +309,14 @@ def plot_model_selection(table):
     """
     cols = set(getattr(table, "columns", []))
     has_bic = "bic" in cols
-    has_loo = "elpd_loo" in cols and np.isfinite(np.asarray(table["elpd_loo"], float)).any()
+    has_loo = bool("elpd_loo" in cols
+                   and np.isfinite(np.asarray(table["elpd_loo"], float)).any())
+    n_panels = int(has_bic) + int(has_loo)
     if not (has_bic or has_loo):
         raise ValueError(f"table needs a 'bic' or 'elpd_loo' column; got {sorted(cols)}")
     ks = np.asarray(table.index, int)
-    fig = Figure(figsize=(5 * (has_bic + has_loo), 3.6), layout="constrained")
-    axes = fig.subplots(1, has_bic + has_loo, squeeze=False)[0]
+    fig = Figure(figsize=(5 * n_panels, 3.6), layout="constrained")
+    axes = fig.subplots(1, n_panels, squeeze=False)[0]
     best = table.attrs.get("best_k") if hasattr(table, "attrs") else None
     a = 0
     if has_bic:
