@@ -3,9 +3,12 @@
 from .densities import aic, bic, log_prob, predict, responsibilities, sample
 from .em import EMResult, SuffStats, fit_em
 from .estimators import GaussianMixture
+from .io import load, save
+from .model_selection import compare
 from .params import GMMParams
 from .priors import GMMPrior
 from .scale import EMGridResult, fit_em_grid, fit_em_many, fit_em_stream
+from . import plots  # bg.plots.plot_components
 
 __version__ = "0.1.0"
 
@@ -13,4 +16,5 @@ __all__ = [
     "EMGridResult", "fit_em_grid", "fit_em_many", "fit_em_stream",
     "EMResult", "GMMParams", "GMMPrior", "GaussianMixture", "SuffStats", "aic", "bic",
     "fit_em", "log_prob", "predict", "responsibilities", "sample",
+    "compare", "load", "plots", "save",
 ]
