@@ -1,0 +1,235 @@
+r"""Label switching: align every posterior draw's components with a reference (the MAP).
+
+A mixture posterior is invariant to permuting the K components, so raw draws may swap
+labels between (or within) chains, and per-component summaries (R-hat, ESS, posterior
+means) are meaningless until the labels are aligned (Stephens 2000; Stan User's Guide,
+"Label switching in mixture models"). For each draw s we pick the permutation σ_s that
+minimises
+
+.. math:: \sum_k \mathrm{KL}\big(\mathcal N(\mu^{(s)}_{\sigma_s(k)}, \Sigma^{(s)}_{\sigma_s(k)})
+          \,\big\|\, \mathcal N(\hat\mu_k, \hat\Sigma_k)\big),
+
+an assignment problem on the (K, K) cost matrix of KL divergences from each drawn
+component to each reference component. It is solved exactly: by enumerating the K!
+permutations for K ≤ 6, by the Hungarian algorithm (Kuhn–Munkres, O(K³)) beyond. The
+same σ_s is applied to ``weights``, ``means`` and ``covariances`` (a tied covariance is
+shared, so only weights and means move).
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.scipy.linalg import solve_triangular
+
+from .params import GMMParams, full_covariances
+
+__all__ = ["relabel", "relabel_permutations", "assignment_cost", "linear_sum_assignment"]
+
+BRUTE_FORCE_MAX_K = 6
+
+
+@jax.jit
+def _kl_cost(w, m, c_full, ref_m, ref_c_full):
+    """KL(N(m_i, C_i) ‖ N(ref_m_k, ref_C_k)) for draws (S, K, D[, D]) -> (S, K, K)."""
+    d = m.shape[-1]
+    ref_l = jnp.linalg.cholesky(ref_c_full)                                  # (K, D, D)
+    ref_logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(ref_l, axis1=-2, axis2=-1)), -1)
+
+    def one(args):
+        mi, ci = args                                                         # (K, D), (K, D, D)
+        li = jnp.linalg.cholesky(ci)
+        logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(li, axis1=-2, axis2=-1)), -1)
+        # a[i, k] = L_k⁻¹ L_i: tr(Σ_k⁻¹ Σ_i) = ‖a‖²_F.
+        a = solve_triangular(ref_l[None], jnp.broadcast_to(li[:, None], (li.shape[0],) + ref_l.shape),
+                             lower=True)
+        trace = jnp.sum(jnp.square(a), axis=(-2, -1))                         # (K, K)
+        diff = mi[:, None, :] - ref_m[None]                                   # (K, K, D)
+        z = solve_triangular(jnp.broadcast_to(ref_l[None], diff.shape + (d,)), diff[..., None],
+                             lower=True)[..., 0]
+        maha = jnp.sum(jnp.square(z), -1)
+        return 0.5 * (trace + maha - d + ref_logdet[None] - logdet[:, None])
+
+    return lax.map(one, (m, c_full), batch_size=256)
+
+
+def assignment_cost(draws: GMMParams, reference: GMMParams) -> np.ndarray:
+    """Cost of giving drawn component i the reference label k: (S, K, K) KL divergences.
+
+    draws: `GMMParams` whose arrays have one leading draw axis (S, ...); reference: the
+    `GMMParams` to align with.
+    """
+    m = jnp.asarray(draws.means)
+    dt = m.dtype
+    s, k, d = m.shape
+    expand = jax.vmap(lambda w, mm, cc: full_covariances(
+        GMMParams(w, mm, cc, draws.covariance_type)))
+    c_full = expand(jnp.asarray(draws.weights), m, jnp.asarray(draws.covariances, dt))
+    ref_full = full_covariances(GMMParams(jnp.asarray(reference.weights, dt),
+                                          jnp.asarray(reference.means, dt),
+                                          jnp.asarray(reference.covariances, dt),
+                                          reference.covariance_type))
+    cost = _kl_cost(jnp.asarray(draws.weights), m, c_full, jnp.asarray(reference.means, dt),
+                    ref_full)
+    return np.asarray(cost)
+
+
+def linear_sum_assignment(cost) -> np.ndarray:
+    """Exact minimum-cost assignment of a square (K, K) cost matrix (Hungarian algorithm).
+
+    Returns ``col`` (K,) int: row i is assigned column ``col[i]``, minimising
+    Σ_i cost[i, col[i]]. O(K³) (the shortest-augmenting-path form of Kuhn–Munkres with
+    potentials; Jonker & Volgenant 1987).
+    """
+    c = np.asarray(cost, dtype=np.float64)
+    if c.ndim != 2 or c.shape[0] != c.shape[1]:
+        raise ValueError(f"cost must be a square (K, K) matrix; got shape {c.shape}")
+    if not np.all(np.isfinite(c)):
+        raise ValueError("cost must be finite; it contains NaN or infinity")
+    n = c.shape[0]
+    u = np.zeros(n + 1)
+    v = np.zeros(n + 1)
+    p = np.zeros(n + 1, dtype=np.int64)      # p[j]: row matched to column j (1-based; 0 free)
+    way = np.zeros(n + 1, dtype=np.int64)
+    for i in range(1, n + 1):
+        p[0] = i
+        j0 = 0
+        minv = np.full(n + 1, np.inf)
+        used = np.zeros(n + 1, dtype=bool)
+        while True:
+            used[j0] = True
+            i0 = p[j0]
+            cur = c[i0 - 1] - u[i0] - v[1:]
+            free = ~used[1:]
+            better = free & (cur < minv[1:])
+            minv[1:][better] = cur[better]
+            way[1:][better] = j0
+            masked = np.where(free, minv[1:], np.inf)
+            j1 = int(np.argmin(masked)) + 1
+            delta = masked[j1 - 1]
+            u[p[used]] += delta
+            v[used] -= delta
+            minv[~used] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while True:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+            if j0 == 0:
+                break
+    col = np.empty(n, dtype=np.int64)
+    col[p[1:] - 1] = np.arange(n)
+    return col
+
+
+def _best_permutations(cost: np.ndarray) -> np.ndarray:
+    """perm (S, K): reference label k takes drawn component perm[s, k]."""
+    s, k, _ = cost.shape
+    if k <= BRUTE_FORCE_MAX_K:
+        perms = np.array(list(itertools.permutations(range(k))), dtype=np.int64)   # (P, K)
+        out = np.empty((s, k), dtype=np.int64)
+        chunk = max(1, 2_000_000 // (perms.shape[0] * k))
+        cols = np.arange(k)
+        for start in range(0, s, chunk):
+            cst = cost[start:start + chunk]                                          # (B, K, K)
+            total = cst[:, perms, cols].sum(-1)                                      # (B, P)
+            out[start:start + chunk] = perms[np.argmin(total, axis=1)]
+        return out
+    out = np.empty((s, k), dtype=np.int64)
+    for i in range(s):
+        col = linear_sum_assignment(cost[i])          # drawn component r -> label col[r]
+        out[i, col] = np.arange(k)
+    return out
+
+
+def _posterior_params(ds, covariance_type) -> GMMParams:
+    return GMMParams(*(np.asarray(ds[v].values) for v in ("weights", "means", "covariances")),
+                     covariance_type)
+
+
+def relabel_permutations(idata, reference=None, group="posterior") -> np.ndarray:
+    """The per-draw permutations :func:`relabel` applies: (chain, draw, K) int.
+
+    ``perm[c, s, k]`` is the drawn component that receives label k.
+    """
+    ds = idata[group]
+    t = ds.attrs.get("covariance_type", "full")
+    if reference is None:
+        reference = _map_reference(idata, t)
+    if not isinstance(reference, GMMParams):
+        raise TypeError(f"reference must be a GMMParams or None; got {type(reference).__name__}")
+    p = _posterior_params(ds, t)
+    c, s, k = p.weights.shape
+    if reference.means.shape != p.means.shape[2:]:
+        raise ValueError(f"reference means have shape {reference.means.shape}; the posterior "
+                         f"has (component, feature) = {p.means.shape[2:]}")
+    flat = GMMParams(p.weights.reshape(c * s, k), p.means.reshape((c * s,) + p.means.shape[2:]),
+                     p.covariances.reshape((c * s,) + p.covariances.shape[2:]), t)
+    with jax.enable_x64(p.means.dtype == np.float64):
+        cost = assignment_cost(flat, reference)
+    return _best_permutations(cost).reshape(c, s, k)
+
+
+def _map_reference(idata, covariance_type):
+    if "map" not in idata.groups():
+        raise ValueError("reference is None and the InferenceData has no 'map' group; pass "
+                         "reference=GMMParams(...)")
+    m = idata["map"]
+    return GMMParams(*(np.asarray(m[v].values) for v in ("weights", "means", "covariances")),
+                     covariance_type)
+
+
+def _permute(ds, perm):
+    """Apply perm (C, S, K) along the ``component`` dim of every variable that has it."""
+    import xarray as xr
+    out = {}
+    for name, var in ds.data_vars.items():
+        if "component" not in var.dims or var.dims[:2] != ("chain", "draw"):
+            out[name] = var
+            continue
+        axis = var.dims.index("component")
+        arr = np.asarray(var.values)
+        idx = perm.reshape(perm.shape + (1,) * (arr.ndim - 3))
+        idx = np.moveaxis(idx, 2, axis) if axis != 2 else idx
+        out[name] = xr.DataArray(np.take_along_axis(arr, idx, axis=axis), dims=var.dims,
+                                 coords=var.coords, attrs=var.attrs)
+    new = xr.Dataset(out, coords=ds.coords, attrs=dict(ds.attrs))
+    return new
+
+
+def relabel(idata, reference=None):
+    """Align the component labels of every draw with ``reference``.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData with ``posterior`` variables ``weights (chain, draw,
+        component)``, ``means (chain, draw, component, feature)`` and ``covariances``
+        (posterior attribute ``covariance_type`` gives their layout).
+    reference : `GMMParams` (K components) to align with, or None for the ``map`` group.
+
+    Returns
+    -------
+    arviz.InferenceData
+        A new object: ``posterior`` relabelled (attribute ``relabelled = 1``), the input's
+        un-relabelled draws in ``posterior_raw`` (kept from the input if it has one), every
+        other group shared. The input is left untouched. Log-likelihoods do not depend on
+        labels and are unchanged.
+    """
+    import arviz as az
+    perm = relabel_permutations(idata, reference)
+    post = _permute(idata.posterior, perm)
+    post.attrs["relabelled"] = 1
+    groups = {g: idata[g] for g in idata.groups()}
+    if "posterior_raw" not in groups:
+        groups["posterior_raw"] = idata.posterior
+    groups["posterior"] = post
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return az.InferenceData(**groups)
