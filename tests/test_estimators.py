@@ -259,6 +259,20 @@ def test_warm_start_continues(parity_fits):
                                    err_msg=attr)
 
 
+def test_batch_size_gives_the_same_fit(parity_fits):
+    X, ref, _ = parity_fits["faithful", "full"]
+    gm = GaussianMixture(**{**ref.get_params(), "batch_size": 50})   # 272 rows: 6 chunks
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(X)
+    for attr in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(gm, attr), getattr(ref, attr), rtol=1e-9)
+    np.testing.assert_allclose(gm.score_samples(X), ref.score_samples(X), rtol=1e-12)
+    np.testing.assert_allclose(gm.predict_proba(X), ref.predict_proba(X), rtol=1e-9,
+                               atol=1e-15)
+    np.testing.assert_array_equal(gm.predict(X), ref.predict(X))
+
+
 def test_params_roundtrip_like_sklearn():
     ours, theirs = GaussianMixture().get_params(), SKGaussianMixture().get_params()
     assert set(theirs) <= set(ours)
