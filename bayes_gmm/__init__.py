@@ -2,7 +2,12 @@
 
 from .densities import aic, bic, log_prob, predict, responsibilities, sample
 from .em import EMResult, SuffStats, fit_em
-from .estimators import GaussianMixture
+from .estimators import BayesianGaussianMixture, GaussianMixture
+from .diagnostics import (DiagnosticWarning, assignment_probabilities, check_diagnostics,
+                          coclustering, summary)
+from .inference import fit_nuts, fit_svi
+from .model import gmm_model
+from .relabel import relabel
 from .io import load, save
 from .model_selection import compare
 from .params import GMMParams
@@ -17,4 +22,7 @@ __all__ = [
     "EMResult", "GMMParams", "GMMPrior", "GaussianMixture", "SuffStats", "aic", "bic",
     "fit_em", "log_prob", "predict", "responsibilities", "sample",
     "compare", "load", "plots", "save",
+    "BayesianGaussianMixture", "DiagnosticWarning", "assignment_probabilities",
+    "check_diagnostics", "coclustering", "fit_nuts", "fit_svi", "gmm_model", "relabel",
+    "summary",
 ]

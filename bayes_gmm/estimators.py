@@ -575,3 +575,6 @@ class GaussianMixture:
             Xs, ys = densities.sample(self._params(), key, int(n_samples))
             Xs, ys = jax.device_get((Xs, ys))
         return np.asarray(Xs, self.means_.dtype), np.asarray(ys, np.int64)
+
+
+from ._bayesian_mixture import BayesianGaussianMixture  # noqa: E402  (re-export)

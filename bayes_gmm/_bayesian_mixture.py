@@ -1,0 +1,224 @@
+"""`BayesianGaussianMixture`: the full posterior of a Gaussian mixture, scikit-learn style.
+
+``fit`` runs MAP-EM (a `bayes_gmm.GaussianMixture` under the same prior, kept as
+``map_``), then NUTS (:func:`bayes_gmm.fit_nuts`) or SVI (:func:`bayes_gmm.fit_svi`) started
+at it; the draws, relabelled against the MAP, are in ``idata_``. Predictions average over
+the posterior: ``predict_proba`` is E[p(z = k | x, θ)], ``score_samples`` the posterior
+predictive log density log E[p(x | θ)].
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _validation as V
+from .diagnostics import assignment_probabilities, check_diagnostics, posterior_predictive
+from .estimators import (GaussianMixture, _check_array, _check_random_state,
+                         _exception_classes, _input_dtype, _x64_scope)
+from .inference import fit_nuts, fit_svi
+from .params import GMMParams
+from .priors import GMMPrior, check_prior
+
+__all__ = ["BayesianGaussianMixture"]
+
+METHODS = ("nuts", "svi")
+
+
+class BayesianGaussianMixture:
+    """Gaussian mixture with a posterior over its parameters (NUTS or SVI from MAP-EM).
+
+    Parameters
+    ----------
+    n_components : int K.
+    covariance_type : "full" | "tied" | "diag" | "spherical".
+    prior : `GMMPrior`, or None for ``GMMPrior()`` (weakly informative, from the data).
+    method : "nuts" (Hamiltonian Monte Carlo) or "svi" (variational, AutoMultivariateNormal).
+    num_warmup, num_samples, num_chains : NUTS warm-up and kept draws per chain, chains
+        (SVI draws ``num_samples`` from its guide).
+    svi_steps : optimisation steps for SVI.
+    random_state : None, int, NumPy Generator/RandomState or JAX key.
+    progress_bar : show progress bars while sampling.
+
+    Attributes
+    ----------
+    map_ : the fitted `bayes_gmm.GaussianMixture` (MAP under ``prior``).
+    idata_ : arviz.InferenceData (see :func:`bayes_gmm.fit_nuts`).
+    weights_ (K,), means_ (K, D), covariances_ : posterior means of the relabelled draws
+        (covariance shape by type, as scikit-learn).
+    diagnostics_ : dict from :func:`bayes_gmm.check_diagnostics` (NUTS).
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> from bayes_gmm import BayesianGaussianMixture
+    >>> from bayes_gmm.datasets import load_old_faithful
+    >>> bgm = BayesianGaussianMixture(2, random_state=0, progress_bar=False)  # doctest: +SKIP
+    >>> bgm.fit(load_old_faithful()).means_.shape                            # doctest: +SKIP
+    (2, 2)
+    """
+
+    def __init__(self, n_components=1, *, covariance_type="full", prior=None, method="nuts",
+                 num_warmup=500, num_samples=1000, num_chains=4, svi_steps=5000,
+                 random_state=None, progress_bar=True):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.prior = prior
+        self.method = method
+        self.num_warmup = num_warmup
+        self.num_samples = num_samples
+        self.num_chains = num_chains
+        self.svi_steps = svi_steps
+        self.random_state = random_state
+        self.progress_bar = progress_bar
+
+    # The scikit-learn protocol, shared with GaussianMixture.
+    _get_param_names = classmethod(GaussianMixture._get_param_names.__func__)
+    get_params = GaussianMixture.get_params
+    set_params = GaussianMixture.set_params
+    __repr__ = GaussianMixture.__repr__
+    _check_feature_names = GaussianMixture._check_feature_names
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "idata_")
+
+    def _check_is_fitted(self):
+        if not self.__sklearn_is_fitted__():
+            raise _exception_classes()[0](
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator.")
+
+    # -- fitting -----------------------------------------------------------------------
+
+    def fit(self, X, y=None):
+        """MAP-EM, then the posterior by NUTS or SVI.
+
+        Parameters
+        ----------
+        X : (N, D) array-like.
+        y : ignored.
+
+        Returns
+        -------
+        self
+        """
+        k = V.check_n_components(self.n_components)
+        covariance_type = V.check_covariance_type(self.covariance_type)
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
+        prior = GMMPrior() if self.prior is None else self.prior
+        dtype = _input_dtype(X)
+        Xa = _check_array(X, dtype)
+        n, d = Xa.shape
+        V.check_n_components(k, n)
+        check_prior(prior, k, d, covariance_type)
+        key = _check_random_state(self.random_state)
+        k_map, k_fit = jax.random.split(key)
+        self.map_ = GaussianMixture(k, covariance_type=covariance_type, prior=prior,
+                                    n_init=5, max_iter=500, tol=1e-8,
+                                    random_state=k_map).fit(X)
+        with _x64_scope(dtype):
+            init = GMMParams(jnp.asarray(self.map_.weights_), jnp.asarray(self.map_.means_),
+                             jnp.asarray(self.map_.covariances_), covariance_type)
+            if self.method == "nuts":
+                self.idata_ = fit_nuts(Xa, k, key=k_fit, prior=prior,
+                                       covariance_type=covariance_type,
+                                       num_warmup=self.num_warmup,
+                                       num_samples=self.num_samples,
+                                       num_chains=self.num_chains, init=init,
+                                       progress_bar=self.progress_bar)
+            else:
+                self.idata_ = fit_svi(Xa, k, key=k_fit, prior=prior,
+                                      covariance_type=covariance_type,
+                                      num_steps=self.svi_steps,
+                                      num_samples=self.num_samples, init=init,
+                                      progress_bar=self.progress_bar)
+        if self.method == "nuts":
+            self.diagnostics_ = check_diagnostics(self.idata_)
+        post = self.idata_.posterior
+        self.weights_ = np.asarray(post["weights"].mean(("chain", "draw")).values, dtype)
+        self.means_ = np.asarray(post["means"].mean(("chain", "draw")).values, dtype)
+        self.covariances_ = np.asarray(post["covariances"].mean(("chain", "draw")).values,
+                                       dtype)
+        self.n_features_in_ = d
+        if hasattr(self.map_, "feature_names_in_"):
+            self.feature_names_in_ = self.map_.feature_names_in_
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self._covariance_type_fit = covariance_type
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit, then the most probable component of each row (posterior-averaged)."""
+        return self.fit(X).predict(X)
+
+    # -- prediction --------------------------------------------------------------------
+
+    def _validate_X(self, X):
+        self._check_is_fitted()
+        self._check_feature_names(X)
+        Xa = _check_array(X, self.means_.dtype)
+        if Xa.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {Xa.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+        return Xa
+
+    def predict_proba(self, X):
+        """Posterior-averaged responsibilities E_θ[p(z = k | x, θ)]: (N, D) -> (N, K)."""
+        return posterior_predictive(self.idata_, self._validate_X(X))[1]
+
+    def predict(self, X):
+        """Most probable component under the posterior-averaged responsibilities: (N,)."""
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    def score_samples(self, X):
+        """Posterior predictive log density log (1/S) Σ_s p(x | θ_s): (N, D) -> (N,)."""
+        return posterior_predictive(self.idata_, self._validate_X(X))[0]
+
+    def score(self, X, y=None):
+        """Mean posterior predictive log density per row (float)."""
+        return float(np.mean(self.score_samples(X)))
+
+    def assignment_uncertainty(self, X):
+        """Per-row membership mean, 94% interval, entropy and cluster (xarray.Dataset);
+        see :func:`bayes_gmm.assignment_probabilities`."""
+        return assignment_probabilities(self.idata_, self._validate_X(X))
+
+    def sample(self, n_samples=1):
+        """Draw from the posterior predictive: each row from a random posterior draw.
+
+        Returns
+        -------
+        X : (n_samples, D) in the fitted dtype; y : (n_samples,) int component labels
+        (relabelled, so they refer to the components of ``means_``).
+        """
+        self._check_is_fitted()
+        if (isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral)
+                or n_samples < 1):
+            raise ValueError(f"n_samples must be an int >= 1; got {n_samples!r}")
+        post = self.idata_.posterior
+        t = self._covariance_type_fit
+        flat = [np.asarray(post[v].values) for v in ("weights", "means", "covariances")]
+        flat = [a.reshape((-1,) + a.shape[2:]) for a in flat]
+        key = jax.random.fold_in(_check_random_state(self.random_state), 2)
+        with _x64_scope(self.means_.dtype):
+            Xs, ys = _sample_predictive(key, *(jnp.asarray(a) for a in flat), t, int(n_samples))
+            Xs, ys = jax.device_get((Xs, ys))
+        return np.asarray(Xs, self.means_.dtype), np.asarray(ys, np.int64)
+
+
+def _sample_predictive(key, weights, means, covariances, covariance_type, n):
+    from .params import full_covariances
+    k0, k1, k2 = jax.random.split(key, 3)
+    s = weights.shape[0]
+    idx = jax.random.randint(k0, (n,), 0, s)
+    labels = jax.random.categorical(k1, jnp.log(weights[idx]))
+    cov = jax.vmap(lambda w, m, c: full_covariances(GMMParams(w, m, c, covariance_type)))(
+        weights[idx], means[idx], covariances[idx])                           # (n, K, D, D)
+    chol = jnp.linalg.cholesky(cov[jnp.arange(n), labels])
+    mu = means[idx, labels]
+    z = jax.random.normal(k2, mu.shape, mu.dtype)
+    return mu + jnp.einsum("nde,ne->nd", chol, z), labels
