@@ -12,6 +12,7 @@ from .io import load, save
 from .model_selection import compare
 from .params import GMMParams
 from .priors import GMMPrior
+from .sbc import plot_rank_histogram, sbc
 from .scale import EMGridResult, fit_em_grid, fit_em_many, fit_em_stream
 from . import plots  # bg.plots.plot_components
 
@@ -25,4 +26,5 @@ __all__ = [
     "BayesianGaussianMixture", "DiagnosticWarning", "assignment_probabilities",
     "check_diagnostics", "coclustering", "fit_nuts", "fit_svi", "gmm_model", "relabel",
     "summary",
+    "plot_rank_histogram", "sbc",
 ]

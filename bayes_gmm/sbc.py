@@ -1,0 +1,476 @@
+r"""Simulation-based calibration (SBC) of the package's own Bayesian mixture.
+
+Talts, Betancourt, Simpson, Vehtari & Gelman (2018), *Validating Bayesian inference
+algorithms with simulation-based calibration*, arXiv:1804.06788. For r = 1..R:
+
+1. draw θ̃ʳ ~ p(θ) from the (fixed) prior and data yʳ ~ p(y | θ̃ʳ);
+2. fit the posterior p(θ | yʳ) with the same prior (NUTS or SVI) and keep L draws θ₁..θ_L;
+3. for every scalar summary f, the rank  rʳ = #{l : f(θ_l) < f(θ̃ʳ)} ∈ {0, …, L}.
+
+If the inference is exact, every rank is uniform on {0, …, L}; a χ² test of the binned
+ranks is the check, a rank histogram the picture. A mixture is invariant to relabelling
+its components, so the summaries are label-invariant: the order statistics over
+components of the weights, of each feature's means and of each feature's variances,
+and the log-likelihood Σₙ log p(yₙ | θ).
+
+In SBC the prior must not depend on the data: ``None`` fields of the `GMMPrior` take
+the *standardised* defaults of :func:`bayes_gmm.model.default_prior_for` (m₀ = 0, unit
+covariance scale), never data moments.
+
+Compilation happens once per configuration: one jitted, ``vmap``-ed program runs warmup
+and sampling for a batch of replications, and it is reused for every batch, so hundreds
+of replications run in one process at constant memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from jax.scipy.special import gammaincc, logsumexp
+
+from . import _validation as V
+from .params import GMMParams, component_log_prob, full_covariances, precision_cholesky
+from .priors import GMMPrior, check_prior
+
+__all__ = ["sbc", "plot_rank_histogram", "chi2_uniformity"]
+
+METHODS = ("nuts", "svi")
+
+
+# --- label-invariant summaries -----------------------------------------------------------
+
+def _summary_names(k, d, covariance_type):
+    names = [f"weights[{i}]" for i in range(k)]
+    names += [f"means[{i},{j}]" for i in range(k) for j in range(d)]
+    if covariance_type == "tied":
+        names += [f"variances[{j}]" for j in range(d)]
+    else:
+        names += [f"variances[{i},{j}]" for i in range(k) for j in range(d)]
+    return names + ["log_likelihood"]
+
+
+def _summaries(weights, means, covariances, X, covariance_type):
+    """Label-invariant scalars of one θ: (Q,). Order statistics over components."""
+    params = GMMParams(weights, means, covariances, covariance_type)
+    var = jnp.diagonal(full_covariances(params), axis1=-2, axis2=-1)        # (K, D)
+    var = var[0] if covariance_type == "tied" else jnp.sort(var, axis=0).ravel()
+    u = precision_cholesky(covariances, covariance_type)
+    lp = component_log_prob(X, means, u, covariance_type) + jnp.log(weights)[None]
+    loglik = jnp.sum(logsumexp(lp, axis=1))
+    return jnp.concatenate([jnp.sort(weights), jnp.sort(means, axis=0).ravel(), var,
+                            loglik[None]])
+
+
+def _ranks(key, draws, truth):
+    """Rank of ``truth`` (Q,) among ``draws`` (L, Q), ties broken uniformly at random."""
+    less = jnp.sum(draws < truth[None], axis=0)
+    ties = jnp.sum(draws == truth[None], axis=0)
+    u = jax.random.uniform(key, truth.shape)
+    return less + jnp.floor(u * (ties + 1)).astype(less.dtype)
+
+
+# --- the χ² uniformity test ------------------------------------------------------------
+
+def _bin_edges(n_draws, n_bins):
+    """Bin of each rank value 0..L: floor(r·B/(L+1)), and the share of ranks per bin."""
+    r = np.arange(n_draws + 1)
+    which = (r * n_bins) // (n_draws + 1)
+    share = np.bincount(which, minlength=n_bins) / (n_draws + 1)
+    return which, share
+
+
+def chi2_uniformity(ranks, n_draws, n_bins):
+    r"""χ² test that ranks are uniform on {0, …, ``n_draws``}.
+
+    Parameters
+    ----------
+    ranks : (R, Q) integer ranks of R replications for Q quantities.
+    n_draws : int L (ranks take values 0..L).
+    n_bins : int B; rank r falls in bin ⌊r·B/(L+1)⌋, whose expected count under
+        uniformity is R·(number of rank values in the bin)/(L+1) (exact, also when B does
+        not divide L+1).
+
+    Returns
+    -------
+    chi2 : (Q,) statistic Σ_b (O_b − E_b)² / E_b.
+    p_value : (Q,) P(χ²_{B−1} ≥ chi2) = Q((B−1)/2, chi2/2), the regularised upper
+        incomplete gamma function (``jax.scipy.special.gammaincc``).
+    counts : (B, Q) observed counts.
+    """
+    ranks = np.asarray(ranks)
+    if ranks.ndim == 1:
+        ranks = ranks[:, None]
+    which, share = _bin_edges(int(n_draws), int(n_bins))
+    b = which[ranks]                                                         # (R, Q)
+    counts = np.stack([np.sum(b == i, axis=0) for i in range(n_bins)])       # (B, Q)
+    expected = ranks.shape[0] * share[:, None]
+    chi2 = np.sum(np.square(counts - expected) / expected, axis=0)
+    with jax.enable_x64(True):  # the tail probability in float64, whatever the default
+        p = np.asarray(gammaincc(0.5 * (n_bins - 1), 0.5 * jnp.asarray(chi2, jnp.float64)))
+    return chi2, p, counts
+
+
+# --- compiled fits ---------------------------------------------------------------------
+
+def _model_kwargs(prior, covariance_type):
+    return dict(prior=prior, covariance_type=covariance_type)
+
+
+@functools.lru_cache(maxsize=8)
+def _prior_sampler(n_components, n_features, n_samples, covariance_type, n_replications):
+    from numpyro.infer import Predictive
+
+    from .model import gmm_model
+
+    @jax.jit
+    def draw(key, prior):
+        out = Predictive(gmm_model, num_samples=n_replications)(
+            key, None, n_components, n_samples=n_samples, n_features=n_features,
+            **_model_kwargs(prior, covariance_type))
+        return out["weights"], out["means"], out["covariances"], out["obs"]
+    return draw
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _potential(z, X, prior, n_components, covariance_type):
+    """−log p(θ, X) in unconstrained coordinates (with the Jacobian). Jitted so that the
+    model is traced once, not at every NUTS call site."""
+    from numpyro.infer.util import potential_energy
+
+    from .model import gmm_model
+
+    return potential_energy(gmm_model, (X, n_components),
+                            _model_kwargs(prior, covariance_type), z)
+
+
+def _potential_and_constrain(n_components, n_features, n_samples, covariance_type, prior):
+    """(dim, unravel, potential_fn_gen, constrain_gen) of the model's unconstrained space.
+
+    The layout comes from an abstract trace (``jax.eval_shape``): no model evaluation and
+    no compilation happen here.
+    """
+    from numpyro import handlers
+    from numpyro.distributions.transforms import biject_to
+    from numpyro.infer.util import constrain_fn
+
+    from .model import gmm_model
+
+    def unconstrained_sites(X, prior):
+        tr = handlers.trace(handlers.seed(gmm_model, jax.random.key(0))).get_trace(
+            X, n_components, **_model_kwargs(prior, covariance_type))
+        return {name: biject_to(site["fn"].support).inv(site["value"])
+                for name, site in tr.items()
+                if site["type"] == "sample" and not site["is_observed"]}
+
+    X0 = jax.ShapeDtypeStruct((n_samples, n_features), jnp.zeros(()).dtype)
+    shapes = jax.eval_shape(unconstrained_sites, X0, prior)
+    template = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    flat, unravel = ravel_pytree(template)
+
+    def potential_fn_gen(X, k, **kw):
+        return lambda z: _potential(z, X, kw["prior"], k, kw["covariance_type"])
+
+    def constrain_gen(X, k, **kw):
+        return lambda z: constrain_fn(gmm_model, (X, k), kw, z)
+
+    return flat.shape[0], unravel, potential_fn_gen, constrain_gen
+
+
+@functools.lru_cache(maxsize=8)
+def _nuts_batch(n_components, n_features, n_samples, covariance_type, num_warmup,
+                num_samples, thin, target_accept_prob, max_tree_depth, prior_key):
+    """A jitted, vmapped (keys (B,), X (B, N, D), truths, prior) -> (ranks, divergences)."""
+    from numpyro.infer.hmc import hmc
+
+    _, prior = prior_key
+    dim, unravel, pe_gen, post_gen = _potential_and_constrain(
+        n_components, n_features, n_samples, covariance_type, prior)
+    init_kernel, sample_kernel = hmc(potential_fn_gen=pe_gen, algo="NUTS")
+    k = n_components
+
+    def one(key, X, truth, prior):
+        kw = _model_kwargs(prior, covariance_type)
+        k_init, k_nuts, k_rank = jax.random.split(key, 3)
+        # Start where numpyro's init_to_uniform would: U(-2, 2) in unconstrained space.
+        z0 = unravel(jax.random.uniform(k_init, (dim,), minval=-2.0, maxval=2.0))
+        state = init_kernel(z0, num_warmup, target_accept_prob=target_accept_prob,
+                            max_tree_depth=max_tree_depth, model_args=(X, k),
+                            model_kwargs=kw, rng_key=k_nuts)
+
+        def step(s, _):
+            s = sample_kernel(s, model_args=(X, k), model_kwargs=kw)
+            return s, (s.z, s.diverging)
+
+        # One scan over warmup + sampling: a single copy of the NUTS kernel to compile.
+        _, (zs, diverging) = jax.lax.scan(step, state, None, length=num_warmup + num_samples)
+        zs = jax.tree.map(lambda a: a[num_warmup::thin], zs)
+        post = jax.vmap(post_gen(X, k, **kw))(zs)
+        draws = jax.vmap(lambda w, m, c: _summaries(w, m, c, X, covariance_type))(
+            post["weights"], post["means"], post["covariances"])
+        return _ranks(k_rank, draws, truth), jnp.sum(diverging[num_warmup:])
+
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None)))
+
+
+@functools.lru_cache(maxsize=8)
+def _svi_batch(n_components, n_features, n_samples, covariance_type, num_steps,
+               num_draws, learning_rate, prior_key):
+    """A jitted, vmapped SVI fit (AutoMultivariateNormal, Adam) -> (ranks, final loss)."""
+    from numpyro.infer import SVI, Trace_ELBO
+    from numpyro.infer.autoguide import AutoMultivariateNormal
+    from numpyro.optim import Adam
+
+    from .model import gmm_model
+
+    _, prior = prior_key
+    k = n_components
+    guide = AutoMultivariateNormal(gmm_model)
+    svi = SVI(gmm_model, guide, Adam(learning_rate), Trace_ELBO())
+    # Set the guide's prototype once, on concrete dummy data (never under a trace).
+    svi.init(jax.random.key(0), jnp.zeros((n_samples, n_features)), k,
+             **_model_kwargs(prior, covariance_type))
+
+    def one(key, X, truth, prior):
+        kw = _model_kwargs(prior, covariance_type)
+        k_init, k_draw, k_rank = jax.random.split(key, 3)
+        state = svi.init(k_init, X, k, **kw)
+
+        def step(s, _):
+            s, loss = svi.update(s, X, k, **kw)
+            return s, loss
+
+        state, losses = jax.lax.scan(step, state, None, length=num_steps)
+        params = svi.get_params(state)
+        post = guide.sample_posterior(k_draw, params, X, k, sample_shape=(num_draws,), **kw)
+        draws = jax.vmap(lambda w, m, c: _summaries(w, m, c, X, covariance_type))(
+            post["weights"], post["means"], post["covariances"])
+        return _ranks(k_rank, draws, truth), losses[-1]
+
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None)))
+
+
+def _resolve_fixed_prior(prior, n_components, n_features, covariance_type):
+    """A fully specified prior of arrays; ``None`` fields take data-independent defaults."""
+    from .model import default_prior_for
+
+    if prior is None:
+        prior = GMMPrior()
+    check_prior(prior, n_components, n_features, covariance_type)
+    return default_prior_for(None, n_components, prior, covariance_type, n_features)
+
+
+def _prior_layout(prior):
+    return tuple((np.shape(v), str(jnp.asarray(v).dtype)) for v in prior)
+
+
+class _HashablePrior(tuple):
+    """(layout, prior) whose hash and equality only look at the layout: compiled programs
+    are cached per prior *layout*, the values enter them as arguments."""
+
+    def __hash__(self):
+        return hash(self[0])
+
+    def __eq__(self, other):
+        return isinstance(other, _HashablePrior) and self[0] == other[0]
+
+
+def _check_positive_int(name, value, minimum=1):
+    return V.check_int(name, value, minimum)
+
+
+def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
+        prior=None, fit_prior=None, covariance_type="full", method="nuts", num_warmup=200,
+        num_samples=200, thin=1, n_bins=None, batch_size=None, target_accept_prob=0.8,
+        max_tree_depth=8, svi_steps=2000, learning_rate=1e-2):
+    r"""Simulation-based calibration of the Bayesian Gaussian mixture.
+
+    Parameters
+    ----------
+    n_replications : int R, simulated datasets (each: one prior draw, one posterior fit).
+    n_components, n_features, n_samples : K, D and N of each simulated dataset.
+    key : `jax.random.key` (an int seed is accepted).
+    prior : `GMMPrior` the parameters are drawn from; ``None`` fields take the standardised,
+        data-independent defaults (m₀ = 0, unit covariance scale).
+    fit_prior : `GMMPrior` used for the posterior (default: ``prior``). A different one
+        gives a deliberately mis-specified SBC, whose ranks should *not* be uniform.
+    covariance_type : "full" | "tied" | "diag" | "spherical".
+    method : "nuts" (one chain per replication) or "svi" (AutoMultivariateNormal guide).
+    num_warmup, num_samples : NUTS warmup and kept iterations.
+    thin : keep every ``thin``-th NUTS draw (reduces autocorrelation; L = num_samples//thin).
+        For SVI, L = num_samples // thin independent guide draws.
+    n_bins : bins of the χ² test (default: about R/5, at most 20 and at most L+1).
+    batch_size : replications per compiled, vmapped call (default: min(R, 50)); the same
+        program is reused for every batch, padded at the end.
+    target_accept_prob, max_tree_depth : NUTS settings.
+    svi_steps, learning_rate : SVI settings (Adam).
+
+    Returns
+    -------
+    xarray.Dataset with
+        ``ranks`` (replication, quantity) int in 0..L;
+        ``true_value`` (replication, quantity) the summaries of the simulated θ̃;
+        ``chi2``, ``p_value`` (quantity): χ² uniformity test of the binned ranks;
+        ``counts`` (bin, quantity) the rank histogram;
+        ``n_divergent`` (replication) divergent transitions (NUTS) or ``final_loss``
+        (replication) the last ELBO loss (SVI);
+        attrs: method, n_draws (L), n_bins, and the settings.
+        Quantities: ``weights[i]``, ``means[i,j]``, ``variances[i,j]`` (i-th smallest over
+        components, feature j; ``variances[j]`` for tied) and ``log_likelihood``.
+
+    Examples
+    --------
+    >>> ds = sbc(50, key=jax.random.key(0), num_warmup=100, num_samples=99)  # doctest: +SKIP
+    >>> ds.p_value.min() > 0.001                                             # doctest: +SKIP
+    >>> plot_rank_histogram(ds)                                               # doctest: +SKIP
+
+    References
+    ----------
+    Talts et al. (2018), arXiv:1804.06788.
+    """
+    import xarray as xr
+
+    n_replications = _check_positive_int("n_replications", n_replications, 2)
+    k = V.check_n_components(n_components)
+    d = _check_positive_int("n_features", n_features)
+    n = _check_positive_int("n_samples", n_samples)
+    covariance_type = V.check_covariance_type(covariance_type)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    num_warmup = _check_positive_int("num_warmup", num_warmup, 0)
+    num_samples = _check_positive_int("num_samples", num_samples)
+    thin = _check_positive_int("thin", thin)
+    n_draws = num_samples // thin
+    if n_draws < 1:
+        raise ValueError(f"num_samples // thin must be >= 1; got num_samples={num_samples}, "
+                         f"thin={thin}")
+    if n_bins is None:
+        n_bins = int(max(2, min(20, n_replications // 5, n_draws + 1)))
+    n_bins = _check_positive_int("n_bins", n_bins, 2)
+    if n_bins > n_draws + 1:
+        raise ValueError(f"n_bins must be <= L + 1 = {n_draws + 1} (the number of rank "
+                         f"values); got {n_bins}")
+    batch_size = min(n_replications, 50) if batch_size is None else \
+        _check_positive_int("batch_size", batch_size)
+    batch_size = min(batch_size, n_replications)
+    if not isinstance(target_accept_prob, numbers.Real) or not 0 < target_accept_prob < 1:
+        raise ValueError(f"target_accept_prob must be in (0, 1); got {target_accept_prob!r}")
+    max_tree_depth = _check_positive_int("max_tree_depth", max_tree_depth)
+    svi_steps = _check_positive_int("svi_steps", svi_steps)
+    if not isinstance(learning_rate, numbers.Real) or not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0; got {learning_rate!r}")
+    if isinstance(key, (int, np.integer)):
+        key = jax.random.key(int(key))
+    if key is None:
+        raise TypeError("key is required: pass key=jax.random.key(seed)")
+
+    sim_prior = _resolve_fixed_prior(prior, k, d, covariance_type)
+    post_prior = sim_prior if fit_prior is None else _resolve_fixed_prior(
+        fit_prior, k, d, covariance_type)
+
+    k_sim, k_fit = jax.random.split(key)
+    w, mu, cov, X = _prior_sampler(k, d, n, covariance_type, n_replications)(k_sim, sim_prior)
+    truth = jax.jit(jax.vmap(lambda w, m, c, x: _summaries(w, m, c, x, covariance_type)))(
+        w, mu, cov, X)
+    fit_keys = jax.random.split(k_fit, n_replications)
+
+    pkey = _HashablePrior((_prior_layout(post_prior), post_prior))
+    if method == "nuts":
+        run = _nuts_batch(k, d, n, covariance_type, num_warmup, num_samples, thin,
+                          float(target_accept_prob), max_tree_depth, pkey)
+    else:
+        run = _svi_batch(k, d, n, covariance_type, svi_steps, n_draws, float(learning_rate),
+                         pkey)
+
+    ranks, extra = [], []
+    for start in range(0, n_replications, batch_size):
+        idx = np.minimum(np.arange(start, start + batch_size), n_replications - 1)
+        r, e = run(fit_keys[idx], X[idx], truth[idx], post_prior)
+        keep = min(batch_size, n_replications - start)
+        r, e = jax.device_get((r, e))
+        ranks.append(np.asarray(r)[:keep])
+        extra.append(np.asarray(e)[:keep])
+    ranks = np.concatenate(ranks).astype(np.int64)
+    extra = np.concatenate(extra)
+
+    chi2, p, counts = chi2_uniformity(ranks, n_draws, n_bins)
+    names = _summary_names(k, d, covariance_type)
+    data_vars = {
+        "ranks": (("replication", "quantity"), ranks),
+        "true_value": (("replication", "quantity"), np.asarray(truth)),
+        "chi2": (("quantity",), chi2),
+        "p_value": (("quantity",), p),
+        "counts": (("bin", "quantity"), counts),
+    }
+    if method == "nuts":
+        data_vars["n_divergent"] = (("replication",), extra.astype(np.int64))
+    else:
+        data_vars["final_loss"] = (("replication",), extra)
+    return xr.Dataset(
+        data_vars,
+        coords={"replication": np.arange(n_replications), "quantity": names,
+                "bin": np.arange(n_bins)},
+        attrs=dict(method=method, n_draws=n_draws, n_bins=n_bins,
+                   n_components=k, n_features=d, n_samples=n,
+                   covariance_type=covariance_type, num_warmup=num_warmup,
+                   num_samples=num_samples, thin=thin,
+                   svi_steps=svi_steps if method == "svi" else 0,
+                   mis_specified=int(fit_prior is not None)))
+
+
+def plot_rank_histogram(ds, *, quantities=None, n_cols=4, band=0.99):
+    """Rank histograms of an :func:`sbc` result, with the uniform expectation and a band.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset returned by :func:`sbc`.
+    quantities : names to plot (default: all).
+    n_cols : panels per row.
+    band : central probability of the grey band around the expected count (normal
+        approximation to each bin's binomial count).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    from statistics import NormalDist
+
+    names = list(ds["quantity"].values) if quantities is None else list(quantities)
+    missing = [q for q in names if q not in set(ds["quantity"].values)]
+    if missing:
+        raise ValueError(f"quantities not in the SBC result: {missing}")
+    if not 0 < band < 1:
+        raise ValueError(f"band must be in (0, 1); got {band!r}")
+    n_draws, n_bins = int(ds.attrs["n_draws"]), int(ds.attrs["n_bins"])
+    n_rep = ds.sizes["replication"]
+    _, share = _bin_edges(n_draws, n_bins)
+    expected = n_rep * share
+    half = NormalDist().inv_cdf(0.5 + band / 2) * np.sqrt(expected * (1 - share))
+    n_cols = max(1, min(n_cols, len(names)))
+    n_rows = math.ceil(len(names) / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.0 * n_cols, 2.4 * n_rows),
+                             squeeze=False)
+    x = np.arange(n_bins)
+    for ax, q in zip(axes.ravel(), names):
+        c = ds["counts"].sel(quantity=q).values
+        ax.fill_between(np.r_[x - 0.5, x[-1] + 0.5], np.r_[expected - half, expected[-1]
+                                                           - half[-1]],
+                        np.r_[expected + half, expected[-1] + half[-1]], step="post",
+                        color="0.85", label=f"{band:.0%} band")
+        ax.bar(x, c, width=0.9, color="C0")
+        ax.step(np.r_[x - 0.5, x[-1] + 0.5], np.r_[expected, expected[-1]], where="post",
+                color="k", lw=1)
+        ax.set_title(f"{q}  (p = {float(ds['p_value'].sel(quantity=q)):.3g})", fontsize=9)
+        ax.set_xlabel("rank bin")
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(f"SBC rank histograms ({ds.attrs['method']}, R = {n_rep}, "
+                 f"L = {n_draws})")
+    fig.tight_layout()
+    return fig
