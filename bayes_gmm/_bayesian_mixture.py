@@ -118,7 +118,7 @@ class BayesianGaussianMixture:
         key = _check_random_state(self.random_state)
         k_map, k_fit = jax.random.split(key)
         self.map_ = GaussianMixture(k, covariance_type=covariance_type, prior=prior,
-                                    n_init=5, max_iter=500, tol=1e-8,
+                                    n_init=5, max_iter=500, tol=1e-8, init_params="k-means++",
                                     random_state=k_map).fit(X)
         with _x64_scope(dtype):
             init = GMMParams(jnp.asarray(self.map_.weights_), jnp.asarray(self.map_.means_),

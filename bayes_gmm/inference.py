@@ -278,7 +278,7 @@ def _nuts_program(X, prior, init_values, key, *, n_components, covariance_type, 
         out = lax.map(lambda a: run(a[0], a[1], False, progress_bar and num_chains == 1),
                       (z0, keys))
     z = out.pop("z")
-    flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), z)
+    flat = jax.tree.map(lambda a: a.reshape((num_chains * num_samples,) + a.shape[2:]), z)
     draws = lax.map(lambda zz: constrain_fn(gmm_model, (X,), kwargs, zz), flat, batch_size=256)
     draws = {s: draws[s] for s in SITES}
     ll = _loglik_draws(X, draws["weights"], draws["means"], draws["covariances"],
@@ -434,13 +434,21 @@ def _svi_program(X, prior, init_values, key, learning_rate, *, n_components, cov
     k_init, k_draw = jax.random.split(key)
     state = svi.init(k_init, X, **kwargs)
 
-    def body(s, i):
-        s, loss = svi.update(s, X, **kwargs)
-        _tick(i, num_steps, progress_bar)
-        return s, loss
+    # Polyak-Ruppert averaging of the guide parameters over the last fifth of the steps:
+    # with single-particle gradients the final Adam iterate jitters (its scales most), the
+    # tail average does not.
+    start = num_steps - max(1, num_steps // 5)
 
-    state, losses = lax.scan(body, state, jnp.arange(num_steps))
-    params = svi.get_params(state)
+    def body(carry, i):
+        s, avg = carry
+        s, loss = svi.update(s, X, **kwargs)
+        w = jnp.where(i >= start, 1.0 / (i - start + 1.0), 0.0).astype(X.dtype)
+        avg = jax.tree.map(lambda a, p: a + w * (p - a), avg, svi.get_params(s))
+        _tick(i, num_steps, progress_bar)
+        return (s, avg), loss
+
+    (state, params), losses = lax.scan(body, (state, svi.get_params(state)),
+                                       jnp.arange(num_steps))
     draws = g.sample_posterior(k_draw, params, X, sample_shape=(num_samples,), **kwargs)
     draws = {s: draws[s] for s in SITES}
     ll = _loglik_draws(X, draws["weights"], draws["means"], draws["covariances"],
@@ -455,7 +463,10 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
     r"""Variational Bayes (SVI) for the mixture posterior, initialised at MAP-EM.
 
     Maximises the ELBO of :func:`bayes_gmm.model.gmm_model` over an automatic guide with
-    Adam; the guide's location starts at the MAP (``init_to_value``).
+    Adam; the guide's location starts at the MAP (``init_to_value``). The draws come from
+    the guide whose parameters are averaged over the last fifth of the steps
+    (Polyak-Ruppert averaging: the final iterate of single-particle stochastic gradients
+    jitters, the average does not).
 
     Parameters
     ----------
