@@ -40,6 +40,12 @@ def _is_array(v) -> bool:
     return hasattr(v, "shape") and hasattr(v, "dtype") and not isinstance(v, np.generic)
 
 
+def _is_prng_key(v) -> bool:
+    import jax
+    dt = getattr(v, "dtype", None)
+    return dt is not None and jax.dtypes.issubdtype(dt, jax.dtypes.prng_key)
+
+
 def _encode(name, value, arrays: dict, where: str):
     """A JSON-able description of ``value``; arrays go to ``arrays`` under a key."""
     from .priors import GMMPrior
@@ -56,6 +62,11 @@ def _encode(name, value, arrays: dict, where: str):
         return {"type": "GMMPrior",
                 "value": {f: _encode(f"{name}.{f}", getattr(value, f), arrays, where)
                           for f in GMMPrior._fields}}
+    if _is_prng_key(value):
+        import jax
+        key = f"{where}{name}"
+        arrays[key] = np.asarray(jax.random.key_data(value))
+        return {"type": "prng_key", "key": key, "impl": str(jax.random.key_impl(value))}
     if _is_array(value):
         arr = np.asarray(value)
         if arr.dtype.kind in "US" or arr.dtype == object:
@@ -70,12 +81,14 @@ def _encode(name, value, arrays: dict, where: str):
         key = f"{where}{name}"
         arrays[key] = arr
         return {"type": "array", "key": key, "jax": not isinstance(value, np.ndarray)}
-    if isinstance(value, (list, tuple)) and all(
-            v is None or isinstance(v, (bool, str, numbers.Real)) for v in value):
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
         enc = [_encode(f"{name}[{i}]", v, arrays, where) for i, v in enumerate(value)]
-        return {"type": "list" if isinstance(value, list) else "tuple", "value": enc}
+        return {"type": type(value).__name__, "value": enc}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"type": "dict",
+                "value": {k: _encode(f"{name}[{k!r}]", v, arrays, where) for k, v in value.items()}}
     raise TypeError(f"cannot save {where}{name} of type {type(value).__name__}: only None, "
-                    "numbers, strings, arrays, GMMPrior and lists of scalars are supported")
+                    "numbers, strings, arrays, GMMPrior and lists/dicts of those are supported")
 
 
 def _decode(desc, arrays, file):
@@ -98,6 +111,12 @@ def _decode(desc, arrays, file):
     if t in ("list", "tuple"):
         out = [_decode(v, arrays, file) for v in desc["value"]]
         return out if t == "list" else tuple(out)
+    if t == "prng_key":
+        import jax
+        return jax.random.wrap_key_data(_decode({"type": "array", "key": desc["key"]},
+                                                arrays, file), impl=desc["impl"])
+    if t == "dict":
+        return {k: _decode(v, arrays, file) for k, v in desc["value"].items()}
     raise ValueError(f"{file}: unknown value type {t!r}")
 
 

@@ -94,8 +94,9 @@ def test_params_emresult_and_idata_round_trip(two_clusters, tmp_path):
 
 def test_bayesian_mixture_round_trip(two_clusters, tmp_path):
     X, _ = two_clusters
+    # the same NUTS configuration as tests/test_plots.py: one compiled program for both
     bgm = bg.BayesianGaussianMixture(2, num_warmup=100, num_samples=100, num_chains=1,
-                                     random_state=0).fit(X)
+                                     random_state=0, progress_bar=False).fit(X)
     bio.save(bgm, tmp_path / "b")
     assert (tmp_path / "b" / bio.IDATA_FILE).stat().st_size > 0
     b2 = bio.load(tmp_path / "b")
