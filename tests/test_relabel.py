@@ -1,0 +1,164 @@
+"""relabel: exact assignment (vs scipy), exact recovery of permuted posteriors, no mutation."""
+
+import importlib
+import itertools
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment as scipy_lsa
+
+import bayes_gmm as bg
+from bayes_gmm.inference import _to_inference_data, covariance_dims
+
+from conftest import COVARIANCE_TYPES
+
+R = importlib.import_module("bayes_gmm.relabel")  # bg.relabel is the function
+
+
+def _reference(k, d, t, rng):
+    means = rng.normal(scale=6.0, size=(k, d))
+    a = rng.normal(size=(k, d, d)) * 0.3
+    full = a @ a.transpose(0, 2, 1) + np.eye(d)
+    cov = {"full": full, "tied": full[0], "diag": rng.uniform(0.5, 2.0, (k, d)),
+           "spherical": rng.uniform(0.5, 2.0, k)}[t]
+    return bg.GMMParams(rng.dirichlet(np.ones(k) * 5), means, cov, t)
+
+
+def _draws_near(ref, c, s, rng):
+    """Posterior-like draws scattered around ``ref``: arrays with leading (chain, draw)."""
+    k, d = ref.means.shape
+    t = ref.covariance_type
+    w = rng.dirichlet(np.asarray(ref.weights) * 200 + 1, size=(c, s))
+    m = ref.means[None, None] + 0.2 * rng.normal(size=(c, s, k, d))
+    if t in ("full", "tied"):
+        shape = (c, s) + np.shape(ref.covariances)
+        e = 0.1 * rng.normal(size=shape)
+        cov = ref.covariances + 0.5 * (e + np.swapaxes(e, -1, -2)) * 0.5
+    else:
+        cov = ref.covariances * np.exp(0.1 * rng.normal(size=(c, s) + np.shape(ref.covariances)))
+    return {"weights": w, "means": m, "covariances": cov}
+
+
+def _idata(draws, ref, n_obs=5):
+    c, s = draws["weights"].shape[:2]
+    X = np.zeros((n_obs, ref.means.shape[1]))
+    ll = np.zeros((c, s, n_obs))
+    return _to_inference_data(draws, ll, X, ref, ref.covariance_type, "nuts")
+
+
+def _permute_draws(draws, perm, t):
+    out = {}
+    for name, a in draws.items():
+        if name == "covariances" and t == "tied":
+            out[name] = a.copy()
+            continue
+        idx = perm.reshape(perm.shape + (1,) * (a.ndim - 3))
+        out[name] = np.take_along_axis(a, idx, axis=2)
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 9])
+def test_linear_sum_assignment_matches_scipy(k):
+    rng = np.random.default_rng(k)
+    for _ in range(20):
+        cost = rng.normal(size=(k, k)) ** 2
+        col = R.linear_sum_assignment(cost)
+        rows, cols = scipy_lsa(cost)
+        assert sorted(col) == list(range(k))
+        np.testing.assert_allclose(cost[np.arange(k), col].sum(), cost[rows, cols].sum(),
+                                   rtol=1e-12)
+    # Integer costs with ties: still optimal.
+    cost = rng.integers(0, 3, size=(k, k)).astype(float)
+    col = R.linear_sum_assignment(cost)
+    rows, cols = scipy_lsa(cost)
+    assert cost[np.arange(k), col].sum() == cost[rows, cols].sum()
+
+
+def test_linear_sum_assignment_rejects_bad_cost():
+    with pytest.raises(ValueError, match="square"):
+        R.linear_sum_assignment(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="finite"):
+        R.linear_sum_assignment(np.array([[0.0, np.nan], [1.0, 0.0]]))
+
+
+def test_brute_force_and_hungarian_agree(monkeypatch):
+    rng = np.random.default_rng(0)
+    cost = rng.normal(size=(50, 5, 5)) ** 2
+    brute = R._best_permutations(cost)
+    monkeypatch.setattr(R, "BRUTE_FORCE_MAX_K", 0)
+    hung = R._best_permutations(cost)
+    np.testing.assert_array_equal(brute, hung)
+    # And both minimise the total cost over all 120 permutations.
+    perms = np.array(list(itertools.permutations(range(5))))
+    best = cost[:, perms, np.arange(5)].sum(-1).min(1)
+    got = cost[np.arange(50)[:, None], brute, np.arange(5)[None]].sum(1)
+    np.testing.assert_allclose(got, best, rtol=1e-12)
+
+
+def test_kl_cost_matches_closed_form():
+    from scipy.stats import multivariate_normal as mvn
+    rng = np.random.default_rng(1)
+    ref = _reference(3, 2, "full", rng)
+    draws = _draws_near(ref, 1, 4, rng)
+    flat = bg.GMMParams(draws["weights"][0], draws["means"][0], draws["covariances"][0], "full")
+    cost = R.assignment_cost(flat, ref)
+    # Monte Carlo KL(p‖q) = E_p[log p − log q] for one pair, as an independent check.
+    s, i, k = 2, 1, 2
+    p = mvn(flat.means[s, i], flat.covariances[s, i])
+    q = mvn(ref.means[k], ref.covariances[k])
+    x = p.rvs(200_000, random_state=3)
+    kl = np.mean(p.logpdf(x) - q.logpdf(x))
+    assert cost.shape == (4, 3, 3)
+    np.testing.assert_allclose(cost[s, i, k], kl, rtol=0.02)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("k", [3, 8])
+def test_relabel_restores_permuted_posterior_exactly(covariance_type, k):
+    rng = np.random.default_rng(k)
+    ref = _reference(k, 2, covariance_type, rng)
+    draws = _draws_near(ref, 2, 30, rng)
+    clean = _idata(draws, ref)
+    perm = np.stack([[rng.permutation(k) for _ in range(30)] for _ in range(2)])
+    scrambled = _idata(_permute_draws(draws, perm, covariance_type), ref)
+    before = {v: scrambled.posterior[v].values.copy() for v in ("weights", "means",
+                                                                "covariances")}
+    fixed = bg.relabel(scrambled, ref)
+    for v in ("weights", "means", "covariances"):
+        # Bit-exact: relabelling only moves values.
+        np.testing.assert_array_equal(fixed.posterior[v].values, clean.posterior[v].values)
+        # The input is untouched; its draws are kept as posterior_raw.
+        np.testing.assert_array_equal(scrambled.posterior[v].values, before[v])
+        np.testing.assert_array_equal(fixed.posterior_raw[v].values, before[v])
+    assert fixed.posterior.attrs["relabelled"] == 1
+    assert scrambled.posterior.attrs["relabelled"] == 0
+    assert fixed.posterior["covariances"].dims[2:] == covariance_dims(covariance_type)
+    # reference=None uses the map group (here the same reference).
+    again = bg.relabel(scrambled)
+    np.testing.assert_array_equal(again.posterior["means"].values,
+                                  clean.posterior["means"].values)
+    # The permutations found are the inverses of the scrambling ones.
+    found = R.relabel_permutations(scrambled, ref)
+    np.testing.assert_array_equal(np.take_along_axis(perm, found, axis=2),
+                                  np.broadcast_to(np.arange(k), perm.shape))
+
+
+def test_tied_only_weights_and_means_move():
+    rng = np.random.default_rng(5)
+    ref = _reference(3, 2, "tied", rng)
+    draws = _draws_near(ref, 1, 10, rng)
+    perm = np.stack([[rng.permutation(3) for _ in range(10)]])
+    scrambled = _idata(_permute_draws(draws, perm, "tied"), ref)
+    fixed = bg.relabel(scrambled, ref)
+    np.testing.assert_array_equal(fixed.posterior["covariances"].values, draws["covariances"])
+    np.testing.assert_array_equal(fixed.posterior["means"].values, draws["means"])
+
+
+def test_relabel_rejects_bad_reference():
+    rng = np.random.default_rng(0)
+    ref = _reference(3, 2, "full", rng)
+    idata = _idata(_draws_near(ref, 1, 5, rng), ref)
+    with pytest.raises(TypeError, match="reference"):
+        bg.relabel(idata, reference=np.zeros(3))
+    with pytest.raises(ValueError, match="reference means"):
+        bg.relabel(idata, _reference(4, 2, "full", rng))
