@@ -46,8 +46,9 @@ def _kl_cost(w, m, c_full, ref_m, ref_c_full):
         li = jnp.linalg.cholesky(ci)
         logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(li, axis1=-2, axis2=-1)), -1)
         # a[i, k] = L_k⁻¹ L_i: tr(Σ_k⁻¹ Σ_i) = ‖a‖²_F.
-        a = solve_triangular(ref_l[None], jnp.broadcast_to(li[:, None], (li.shape[0],) + ref_l.shape),
-                             lower=True)
+        k = li.shape[0]
+        a = solve_triangular(jnp.broadcast_to(ref_l[None], (k,) + ref_l.shape),
+                             jnp.broadcast_to(li[:, None], (k,) + ref_l.shape), lower=True)
         trace = jnp.sum(jnp.square(a), axis=(-2, -1))                         # (K, K)
         diff = mi[:, None, :] - ref_m[None]                                   # (K, K, D)
         z = solve_triangular(jnp.broadcast_to(ref_l[None], diff.shape + (d,)), diff[..., None],
