@@ -155,12 +155,6 @@ def _positive_int(text: str) -> int:
 
 # --- output helpers ------------------------------------------------------------------------
 
-def _progress(total, desc, enabled):
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr,
-                bar_format="{desc}: {n_fmt}/{total_fmt} {bar} [{elapsed}] {postfix}")
-
-
 def _save_fig(fig, path: Path):
     fig.savefig(path, dpi=110)
     return path
@@ -205,11 +199,7 @@ def _fit_bayes(X, k, method, covariance_type, seed, args, progress):
 
 
 def _summary(idata):
-    try:
-        from .diagnostics import summary
-    except ImportError:                                    # pragma: no cover
-        import arviz as az
-        return az.summary(idata, var_names=["weights", "means"])
+    from .diagnostics import summary
     return summary(idata)
 
 
@@ -354,28 +344,20 @@ def cmd_demo(args) -> int:
     t0 = time.perf_counter()
     print(f"Old Faithful: {X.shape[0]} eruptions x {X.shape[1]} features "
           f"(eruption duration, waiting time; minutes)")
-    stages = _progress(5, "demo", progress)
-
-    stages.set_postfix_str("MAP-EM")
     gm = _fit_em(X, 2, "full", args.seed, prior=GMMPrior())
     p = GMMParams(gm.weights_, gm.means_, gm.covariances_, "full")
     with jax.enable_x64(True):
         ll = float(np.sum(np.asarray(log_prob(p, X))))
-    stages.update()
     print(f"\n1. MAP-EM, K=2 ({gm.n_iter_} iterations): log-likelihood {ll:.2f}")
     print(_fmt_params(gm.weights_, gm.means_, names))
     _save_fig(plots.plot_components(X, gm, feature_names=names), out / "em_components.png")
     _save_fig(plots.plot_convergence(gm), out / "em_convergence.png")
 
-    stages.set_postfix_str("NUTS")
     print(f"\n2. NUTS from the MAP: {args.num_chains} chains x ({num_warmup} warm-up + "
           f"{num_samples} draws)")
     idata = fit_nuts(X, 2, key=jax.random.key(args.seed), num_warmup=num_warmup,
-                     num_samples=num_samples, num_chains=args.num_chains,
-                     progress_bar=progress)
-    stages.update()
-
-    stages.set_postfix_str("summary")
+                     num_samples=num_samples, num_chains=args.num_chains, init=p,
+                     progress_bar=progress)     # started at (and labelled as) the MAP above
     table = _summary(idata)
     import pandas as pd
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -385,9 +367,7 @@ def cmd_demo(args) -> int:
     n_div = int(np.asarray(idata.sample_stats["diverging"]).sum()) \
         if "diverging" in idata.sample_stats else 0
     print(f"   divergent transitions: {n_div}")
-    stages.update()
 
-    stages.set_postfix_str("uncertainty")
     ap = assignment_probabilities(idata, X)
     ent = np.asarray(ap["entropy"], np.float64)
     threshold = 0.3
@@ -399,9 +379,7 @@ def cmd_demo(args) -> int:
         pr = np.asarray(ap["mean"])[i]
         print(f"   row {i}: ({X[i, 0]:.2f}, {X[i, 1]:.0f})  P(component) = "
               + ", ".join(f"{v:.2f}" for v in pr) + f"  entropy {ent[i]:.3f}")
-    stages.update()
 
-    stages.set_postfix_str("figures")
     files = [
         _save_fig(plots.plot_components(X, idata, feature_names=names),
                   out / "posterior_components.png"),
@@ -410,8 +388,6 @@ def cmd_demo(args) -> int:
         _save_fig(plots.plot_coclustering(idata, X), out / "coclustering.png"),
     ]
     idata.to_netcdf(str(out / "idata.nc"))
-    stages.update()
-    stages.close()
     print(f"\n5. Wrote {out / 'em_components.png'}, {out / 'em_convergence.png'}, "
           + ", ".join(str(f) for f in files) + f", {out / 'summary.csv'}, {out / 'idata.nc'}")
     print(f"Done in {time.perf_counter() - t0:.1f} s.")

@@ -1,0 +1,172 @@
+"""The bayes-gmm command: demo end to end, fit/compare on files, and bad files ending with a
+one-line error that names the file, line and column (no traceback)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import arviz as az
+import numpy as np
+import pytest
+from sklearn.mixture import GaussianMixture as SkGMM
+
+from bayes_gmm import cli
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _nonempty_png(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 5000, path
+
+
+@pytest.fixture(scope="module")
+def faithful_csv(tmp_path_factory, faithful):
+    path = tmp_path_factory.mktemp("data") / "faithful.csv"
+    np.savetxt(path, faithful, delimiter=",", header="eruptions,waiting", comments="",
+               fmt="%.4f")
+    return path
+
+
+def _run_bad(tmp_path, capsys, text, name="bad.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    rc = cli.main(["fit", str(path), "-k", "2", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert str(path) in lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a,b\n1,2\n3,x\n4,5\n", r"line 3, column 2 ('b'): 'x' is not a number"),
+    ("1 2\n3 4\n5 abc\n", "line 3, column 2: 'abc' is not a number"),
+    ("a,b\n1,2\n3,nan\n", "line 3, column 2 ('b'): missing value"),
+    ("a,b\n1,2\n,4\n", "line 3, column 1 ('a'): missing value"),
+    ("a,b\n1,2\n3,4,5\n", "line 3: expected 2 columns, found 3"),
+    ("# only a comment\n\n", "the file is empty"),
+    ("", "the file is empty"),
+    ("a,b\n", "line 1: only a header"),
+    ("1,2\n3,inf\n", "line 2, column 2: 'inf' is not finite"),
+])
+def test_bad_files_name_file_line_and_column(tmp_path, capsys, text, expected):
+    assert expected in _run_bad(tmp_path, capsys, text)
+
+
+def test_missing_file_and_bad_arguments(tmp_path, capsys):
+    rc = cli.main(["fit", str(tmp_path / "nope.csv"), "-k", "2"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "nope.csv: no such file" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as e:          # argparse: usage error, exit status 2
+        cli.main(["fit", "x.csv", "-k", "0"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "x.csv", "-k", "3..x"])
+    assert cli._parse_ks("1..4") == [1, 2, 3, 4]
+    assert cli._parse_ks("2,5,3") == [2, 3, 5]
+
+
+@pytest.mark.parametrize("sub", ["demo", "fit", "compare"])
+def test_help_on_every_subcommand(capsys, sub):
+    with pytest.raises(SystemExit) as e:
+        cli.main([sub, "--help"])
+    assert e.value.code == 0
+    assert f"usage: bayes-gmm {sub}" in capsys.readouterr().out
+
+
+def test_read_data_formats(tmp_path, faithful_csv, faithful):
+    X, names = cli.read_data(faithful_csv)
+    assert names == ["eruptions", "waiting"]
+    np.testing.assert_allclose(X, np.round(faithful, 4))
+    p = tmp_path / "ws.txt"
+    p.write_text("# comment\n1.5 2\n\n3\t4e1\n")
+    X, names = cli.read_data(p)
+    assert names == ["x0", "x1"] and X.tolist() == [[1.5, 2.0], [3.0, 40.0]]
+    X, names = cli.read_data(faithful_csv, ["waiting"])
+    assert names == ["waiting"] and X.shape == (272, 1)
+    with pytest.raises(ValueError, match="no column 'depth'"):
+        cli.read_data(faithful_csv, ["depth"])
+
+
+def test_fit_em_writes_outputs(tmp_path, faithful_csv, faithful, capsys):
+    out = tmp_path / "fit"
+    rc = cli.main(["fit", str(faithful_csv), "-k", "2", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    params = json.loads((out / "params.json").read_text())
+    X = np.round(faithful, 4)
+    sk = SkGMM(2, n_init=5, random_state=0, tol=1e-8, max_iter=500).fit(X)
+    assert params["log_likelihood"] == pytest.approx(sk.score(X) * len(X), abs=0.01)
+    assert params["feature_names"] == ["eruptions", "waiting"]
+    assert sorted(params["weights"]) == pytest.approx(sorted(sk.weights_), abs=1e-3)
+    a = np.genfromtxt(out / "assignments.csv", delimiter=",", names=True)
+    assert len(a) == 272
+    np.testing.assert_allclose(a["p_0"] + a["p_1"], 1.0, atol=1e-5)
+    for f in ("components.png", "convergence.png"):
+        _nonempty_png(out / f)
+    assert (out / "summary.csv").stat().st_size > 0
+    # --standardize and --columns
+    rc = cli.main(["fit", str(faithful_csv), "-k", "2", "--out", str(tmp_path / "s"),
+                   "--standardize", "--covariance-type", "diag", "--columns", "waiting,eruptions"])
+    assert rc == 0
+    params = json.loads((tmp_path / "s" / "params.json").read_text())
+    assert params["units"] == "standardized"
+    assert params["feature_names"] == ["waiting", "eruptions"]
+    assert params["standardization"]["mean"] == pytest.approx(X[:, ::-1].mean(0).tolist())
+
+
+def test_fit_nuts_and_compare(tmp_path, two_clusters, faithful_csv, capsys):
+    X, _ = two_clusters
+    data = tmp_path / "two.txt"
+    np.savetxt(data, X)
+    out = tmp_path / "nuts"
+    # the NUTS configuration of test_plots/test_io (one compiled program for all three)
+    rc = cli.main(["fit", str(data), "-k", "2", "--method", "nuts", "--out", str(out),
+                   "--num-warmup", "100", "--num-samples", "100", "--num-chains", "1",
+                   "--no-progress"])
+    assert rc == 0
+    idata = az.from_netcdf(out / "idata.nc")
+    assert idata.posterior["means"].shape == (1, 100, 2, 2)
+    for f in ("components.png", "uncertainty.png", "trace.png"):
+        _nonempty_png(out / f)
+    a = np.genfromtxt(out / "assignments.csv", delimiter=",", names=True)
+    assert np.all((a["p_0_lower"] <= a["p_0"] + 1e-9) & (a["p_0"] <= a["p_0_upper"] + 1e-9))
+    # Old Faithful, K = 1..3: the EM programs of test_model_selection
+    rc = cli.main(["compare", str(faithful_csv), "-k", "1..3", "--out", str(tmp_path / "cmp")])
+    assert rc == 0
+    assert "recommended K = 2" in capsys.readouterr().out
+    _nonempty_png(tmp_path / "cmp" / "model_selection.png")
+
+
+def test_demo_in_process(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "r_hat" in printed and "ess_bulk" in printed and "entropy" in printed
+    for f in ("em_components.png", "posterior_components.png", "uncertainty.png", "trace.png",
+              "coclustering.png", "em_convergence.png"):
+        _nonempty_png(out / f)
+    idata = az.from_netcdf(out / "idata.nc")
+    assert idata.posterior.sizes["chain"] == 4
+    assert "obs" in idata.log_likelihood
+
+
+def test_demo_subprocess(tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    r = subprocess.run([sys.executable, "-m", "bayes_gmm", "demo", "--quick", "--out",
+                        str(tmp_path / "d")], capture_output=True, text=True, env=env,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "d" / "idata.nc").stat().st_size > 1000
+    _nonempty_png(tmp_path / "d" / "posterior_components.png")
+    # a bad file through the real entry point: exit 1, one line on stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n3,oops\n")
+    r = subprocess.run([sys.executable, "-m", "bayes_gmm.cli", "fit", str(bad), "-k", "1"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0 and "line 3, column 2" in r.stderr
+    assert "Traceback" not in r.stderr
