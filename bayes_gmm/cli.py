@@ -283,7 +283,8 @@ def cmd_fit(args) -> int:
         idata.to_netcdf(str(out / "idata.nc"))
         written.append(out / "idata.nc")
         if X.shape[1] >= 2:
-            written.append(_save_fig(plots.plot_uncertainty(X, idata), out / "uncertainty.png"))
+            written.append(_save_fig(plots.plot_uncertainty(X, idata, feature_names=names),
+                                         out / "uncertainty.png"))
         written.append(_save_fig(plots.plot_trace(idata), out / "trace.png"))
         fit_for_plot = idata
     if X.shape[1] >= 2:
@@ -383,7 +384,8 @@ def cmd_demo(args) -> int:
     files = [
         _save_fig(plots.plot_components(X, idata, feature_names=names),
                   out / "posterior_components.png"),
-        _save_fig(plots.plot_uncertainty(X, idata, threshold=threshold), out / "uncertainty.png"),
+        _save_fig(plots.plot_uncertainty(X, idata, threshold=threshold,
+                                     feature_names=names), out / "uncertainty.png"),
         _save_fig(plots.plot_trace(idata), out / "trace.png"),
         _save_fig(plots.plot_coclustering(idata, X), out / "coclustering.png"),
     ]

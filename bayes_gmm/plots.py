@@ -236,7 +236,8 @@ def plot_components(X, fit, ax=None, features=(0, 1), n_draws: int = 50,
     return ax.figure
 
 
-def plot_uncertainty(X, idata, ax=None, features=(0, 1), threshold: float = 0.5):
+def plot_uncertainty(X, idata, ax=None, features=(0, 1), threshold: float = 0.5,
+                     feature_names=None):
     """Points shaded by the posterior entropy of their cluster membership.
 
     Parameters
@@ -244,6 +245,7 @@ def plot_uncertainty(X, idata, ax=None, features=(0, 1), threshold: float = 0.5)
     X : (N, D) data. idata : InferenceData (or a fitted BayesianGaussianMixture).
     ax : Axes or None. features : pair of feature indices.
     threshold : entropy (nats) above which a point is outlined as uncertain.
+    feature_names : optional D labels for the axes.
 
     Returns
     -------
@@ -268,8 +270,10 @@ def plot_uncertainty(X, idata, ax=None, features=(0, 1), threshold: float = 0.5)
                label=f"entropy > {threshold:g} ({int(unc.sum())})")
     ax.figure.colorbar(sc, ax=ax, label="membership entropy (nats)")
     ax.legend(loc="best", fontsize=8)
-    ax.set_xlabel(f"x{i}")
-    ax.set_ylabel(f"x{j}")
+    names = list(feature_names) if feature_names is not None else \
+        [f"x{c}" for c in range(X.shape[1])]
+    ax.set_xlabel(names[i])
+    ax.set_ylabel(names[j])
     ax.set_title("membership uncertainty")
     return ax.figure
 
