@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -68,9 +69,11 @@ def test_notebook_executes(name, tmp_path):
     nb = _read(name)
     # A last cell reports the kernel's interpreter: it must be this one (so this bayes_gmm).
     nb.cells.append(nbformat.v4.new_code_cell("import sys; print('KERNEL', sys.executable)"))
-    # The kernel inherits this environment: headless matplotlib, and this interpreter's
-    # site-packages first (jupyter_client maps the kernelspec's "python" to sys.executable).
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore::DeprecationWarning")
+    # The kernel runs as a reader's would: no MPLBACKEND (conftest sets Agg for this
+    # process); the notebooks' `%matplotlib inline` renders each returned Figure as a PNG.
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S,
                                      resources={"metadata": {"path": str(tmp_path)}})
     start = time.perf_counter()
@@ -80,9 +83,16 @@ def test_notebook_executes(name, tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     errors = [o for o in outputs if o.output_type == "error"]
     assert not errors, errors
+    # Every figure a cell returns is displayed as an image.
+    figures = [o for o in outputs if o.output_type in ("execute_result", "display_data")
+               and "<Figure" in o.data.get("text/plain", "")]
+    assert all("image/png" in o.data for o in figures)
+    assert figures or name.startswith("04_")  # 04 has no figures
     last = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert last.startswith("KERNEL ")
     assert os.path.realpath(last.split(" ", 1)[1].strip()) == os.path.realpath(sys.executable)
     # Nothing was written next to the notebooks.
     assert not list(NOTEBOOK_DIR.glob("*.npy"))
-    print(f"{name}: executed in {elapsed:.1f} s")
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    print(f"{name}: executed in {elapsed:.1f} s wall, {cpu:.1f} s CPU (kernel)")
