@@ -48,6 +48,13 @@ def test_mis_specified_fit_is_detected(calibrated):
     assert ds["p_value"].sel(quantity=["means[0,0]", "means[1,0]"]).max() < 1e-6
 
 
+def test_same_key_same_ranks(calibrated):
+    again = sbc(key=jax.random.key(0), prior=PRIOR, **SETTINGS)   # compiled program reused
+    np.testing.assert_array_equal(again["ranks"].values, calibrated["ranks"].values)
+    np.testing.assert_array_equal(again["true_value"].values,
+                                  calibrated["true_value"].values)
+
+
 def test_chi2_p_value_matches_scipy():
     rng = np.random.default_rng(0)
     ranks = rng.integers(0, 100, size=(60, 3))
