@@ -180,8 +180,8 @@ def main(argv=None):
     print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (n, d, k, dt, t_sk, t_gx, t_bg, comp, r_sk, r_gx, gf, pct) in rows:
         print(f"| {n:,} | {d} | {k} | {dt} | {fmt(t_sk, '.3f')} | {fmt(t_gx, '.3f')} "
-              f"| {t_bg:.4f} | {comp:.2f} | {fmt(r_sk, '.1f')}× | {fmt(r_gx, '.1f')}"
-              f"{'' if r_gx is None else '×'} | {gf:.1f} | {pct:.0f}% |")
+              f"| {t_bg:.4f} | {comp:.2f} | {fmt(r_sk, '.1f')}{'' if r_sk is None else '×'} "
+              f"| {fmt(r_gx, '.1f')}{'' if r_gx is None else '×'} | {gf:.1f} | {pct:.0f}% |")
 
 
 if __name__ == "__main__":
