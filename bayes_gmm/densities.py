@@ -52,14 +52,17 @@ def responsibilities(params: GMMParams, X, batch_size=None) -> jax.Array:
                             for i in range(0, X.shape[0], batch_size)])
 
 
-def predict(params: GMMParams, X, batch_size=None) -> jax.Array:
-    """Most probable component of each row: (N,) int."""
-    X = _check(params, X)
-
-    @jax.jit
+@partial(jax.jit, static_argnames=("batch_size",))
+def _predict(params, X, batch_size=None):
+    # map_rows stacks rows of X's dtype; labels < K are exact in any float dtype.
     def arg(xc):
         return jnp.argmax(_weighted_log_prob(params, xc), axis=1).astype(xc.dtype)
-    return map_rows(arg, X, V.check_batch_size(batch_size)).astype(jnp.int32)
+    return map_rows(arg, X, batch_size).astype(jnp.int32)
+
+
+def predict(params: GMMParams, X, batch_size=None) -> jax.Array:
+    """Most probable component of each row: X (N, D) -> (N,) int32."""
+    return _predict(params, _check(params, X), batch_size=V.check_batch_size(batch_size))
 
 
 @partial(jax.jit, static_argnames=("n",))

@@ -267,13 +267,31 @@ def m_step(stats: SuffStats, shift, prev: GMMParams, prior: Optional[GMMPrior],
         else:
             B = jnp.sum(S, axis=1) + shrink * jnp.sum(jnp.square(dev), axis=1)
             cov = (psi + B) / (nu + counts * d + d + 2.0)
-    # A floor at machine precision of the data's scale keeps Cholesky defined when the
-    # data are degenerate (all rows identical) and reg_covar = 0.
-    if t in ("full", "tied"):
-        cov = cov + floor * eye
+    # A floor keeps Cholesky defined when a component is degenerate (identical rows, a
+    # subspace) and reg_covar = 0: 10·eps of the component's own mean variance, plus the
+    # absolute ``floor`` (see :func:`covariance_floor`). Relative to each component, so
+    # clusters far apart (the global spread ≫ a cluster's) keep their own variances.
+    if t == "full":
+        own = jnp.trace(cov, axis1=-2, axis2=-1) / d
+        cov = cov + (10 * eps * own + floor)[:, None, None] * eye
+    elif t == "tied":
+        cov = cov + (10 * eps * jnp.trace(cov) / d + floor) * eye
+    elif t == "diag":
+        cov = cov + (10 * eps * jnp.mean(cov, axis=1) + floor)[:, None]
     else:
-        cov = cov + floor
+        cov = cov * (1 + 10 * eps) + floor
     return GMMParams(weights, means, cov, t)
+
+
+def covariance_floor(mean_variance, dtype):
+    """Absolute covariance floor: eps²·(mean variance about the data's centre) + √tiny.
+
+    eps²·variance is the variance of the data's own rounding at that spread (a float
+    holds |x| to eps·|x|), so no fit can resolve less; √tiny keeps identical rows (zero
+    variance) finite. :func:`m_step` adds a further 10·eps of each component's variance.
+    """
+    fi = jnp.finfo(dtype)
+    return jnp.asarray(fi.eps ** 2 * mean_variance + math.sqrt(float(fi.tiny)), dtype)
 
 
 # --- initialisation --------------------------------------------------------------------
@@ -434,7 +452,7 @@ def _fit_em_jit(X, key, prior, sample_weight, init_params, tol, reg_covar, *, k,
     scale = jnp.mean(second) + jnp.sqrt(jnp.finfo(dt).tiny)
     # Relative to the spread about the centre, not to |X|: an offset (X ~ 1e4 in float32)
     # must not swamp small covariances.
-    floor = 10 * jnp.finfo(dt).eps * jnp.mean(second) + jnp.sqrt(jnp.finfo(dt).tiny)
+    floor = covariance_floor(jnp.mean(second), dt)
     if prior is not None:
         prior = resolve_prior(prior, X, k, covariance_type, w)
         prior = prior._replace(mean_prior=prior.mean_prior - center)

@@ -17,6 +17,7 @@ missing, truncated or foreign file — raises a ValueError that names the file.
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 import zipfile
@@ -222,6 +223,8 @@ def _read_meta(path: Path) -> dict:
         meta = json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{file}: not valid JSON ({e}); the file is corrupted") from None
+    except RecursionError:
+        raise ValueError(f"{file}: JSON nested too deeply; not a bayes_gmm save") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ValueError(f"{file}: not a bayes_gmm save (format "
                          f"{meta.get('format') if isinstance(meta, dict) else None!r})")
@@ -235,13 +238,33 @@ def _read_meta(path: Path) -> dict:
     return meta
 
 
+def _check_npy_sizes(file: Path) -> None:
+    """Refuse members whose header declares more bytes than the member holds, before
+    NumPy allocates them (a 60-byte member may declare terabytes)."""
+    fmt = np.lib.format
+    with zipfile.ZipFile(file) as z:
+        for info in z.infolist():
+            with z.open(info) as f:
+                version = fmt.read_magic(f)
+                read_header = {(1, 0): fmt.read_array_header_1_0,
+                               (2, 0): fmt.read_array_header_2_0}.get(version)
+                if read_header is None:
+                    raise ValueError(f"npy format version {version}")
+                shape, _, dtype = read_header(f)
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes > info.file_size:
+                    raise ValueError(f"member {info.filename!r} declares shape {shape} "
+                                     f"({nbytes} bytes) but holds {info.file_size} bytes")
+
+
 def _read_arrays(file: Path) -> dict:
     if not file.is_file():
         raise ValueError(f"{file}: missing; the save is incomplete")
     try:
+        _check_npy_sizes(file)
         with np.load(file, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, MemoryError) as e:
         raise ValueError(f"{file}: not a readable .npz archive ({type(e).__name__}: {e}); "
                          "the file is truncated or corrupted") from None
 
@@ -278,9 +301,14 @@ def load(path):
         attrs = {k: _decode(v, arrays, meta_file) for k, v in meta["attributes"].items()}
     except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{meta_file}: corrupted entry ({type(e).__name__}: {e})") from None
+    except RecursionError:
+        raise ValueError(f"{meta_file}: corrupted, an entry is nested too deeply") from None
     idata = _read_idata(path / IDATA_FILE) if meta.get("idata") else None
 
     if kind == "InferenceData":
+        if idata is None:
+            raise ValueError(f"{meta_file}: kind 'InferenceData' but the 'idata' flag is "
+                             "not set; the file is corrupted")
         return idata
     from .params import GMMParams
     try:
@@ -304,9 +332,19 @@ def load(path):
     except TypeError as e:
         raise ValueError(f"{meta_file}: settings do not match {kind} ({e})") from None
     for k, v in attrs.items():
+        # Fitted state only ("weights_", "_private"): never a method or a dunder.
+        if not (k.isidentifier() and not k.startswith("__")
+                and (k.endswith("_") or k.startswith("_")) and not hasattr(cls, k)):
+            raise ValueError(f"{meta_file}: attribute {k!r} is not fitted state of {kind}; "
+                             "the file is corrupted")
         setattr(est, k, v)
     if idata is not None:
         est.idata_ = idata
     if meta.get("map"):
-        est.map_ = load(path / "map")
+        map_dir = path / "map"
+        try:
+            est.map_ = load(map_dir)
+        except (FileNotFoundError, OSError) as e:
+            raise ValueError(f"{meta_file}: the 'map' flag is set but {str(map_dir)!r} is "
+                             f"not a readable save ({type(e).__name__}: {e})") from None
     return est

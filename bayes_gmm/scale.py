@@ -490,7 +490,7 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
     second = np.diagonal(scatter) / wsum
     scale = jnp.asarray(np.mean(second) + math.sqrt(finfo.tiny), dt)
     # As em._fit_em_jit: the floor follows the spread about the centre, not |X|.
-    floor = jnp.asarray(10 * finfo.eps * np.mean(second) + math.sqrt(finfo.tiny), dt)
+    floor = em.covariance_floor(float(np.mean(second)), dt)
     center = jnp.asarray(center64, dt)
     wsum_j = jnp.asarray(wsum, dt)
     tol_j = jnp.asarray(tol, dt)

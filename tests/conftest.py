@@ -1,5 +1,6 @@
 """Shared fixtures: x64 precision on demand, embedded data, tolerances by dtype."""
 
+import gc
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -33,3 +34,17 @@ def rtol_for(dtype):
 
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop compiled XLA programs after each test module.
+
+    Every CPU executable keeps a few memory mappings for its JIT-compiled code; the suite
+    compiles well over a thousand programs, and a process that keeps them all reaches
+    Linux's vm.max_map_count (65530), after which LLVM segfaults while compiling the next
+    one. Programs shared within a module stay cached for its tests.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()

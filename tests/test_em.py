@@ -360,3 +360,30 @@ def test_precision_cholesky_of_fit_is_sklearn_layout(x64, faithful, faithful_fit
     u = np.asarray(precision_cholesky(jnp.asarray(faithful_fit.params.covariances), "full"))
     np.testing.assert_allclose(u, _compute_precision_cholesky(faithful_fit.params.covariances,
                                                               "full"), rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_floor_does_not_swamp_far_apart_components(dtype, covariance_type):
+    """Two unit-variance clusters 1e6 apart: each fitted variance is the cluster's own
+    (+ reg_covar), not inflated by a floor scaled to the global spread (which is 2.5e11)."""
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(100, 2)), rng.normal(size=(100, 2)) + 1e6]
+    with jax.enable_x64(dtype == np.float64):
+        r = bg.fit_em(X.astype(dtype), 2, key=jax.random.key(0), init="kmeans",
+                      covariance_type=covariance_type)
+        cov = np.asarray(bg.params.full_covariances(r.params), np.float64)
+    order = np.argsort(np.asarray(r.params.means, np.float64)[:, 0])
+    parts = [X[:100], X[100:]]
+    if covariance_type == "tied":
+        ref = [0.5 * sum(np.cov(p.T, bias=True) for p in parts)] * 2
+    elif covariance_type == "spherical":
+        ref = [np.eye(2) * np.cov(p.T, bias=True).trace() / 2 for p in parts]
+    else:
+        ref = [np.cov(p.T, bias=True) for p in parts]
+    if covariance_type == "diag":
+        ref = [np.diag(np.diag(c)) for c in ref]
+    ref = np.stack(ref) + 1e-6 * np.eye(2)
+    # float32 data at 1e6 are stored to 0.06: a variance ~1 is good to ~1e-2 there.
+    tol = 2e-2 if dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(cov[order], ref, rtol=tol, atol=tol)

@@ -255,3 +255,75 @@ def test_pickle_payloads_never_execute(saves, tmp_path):
     assert _load_outcome(dst)[0] == "value_error"
 
     assert not marker.exists(), "a pickle payload was executed by bg.load"
+
+
+def _meta(p):
+    return json.loads((p / META).read_text())
+
+
+def _write_meta(p, m):
+    (p / META).write_text(json.dumps(m))
+
+
+def test_json_nesting_bomb_is_value_error(saves, tmp_path):
+    p = _copy(saves["gm"][0], tmp_path / "gm")
+    (p / META).write_text("[" * 100_000 + "]" * 100_000)
+    assert _load_outcome(p)[0] == "value_error"
+
+
+def test_deeply_nested_entry_is_value_error(saves, tmp_path):
+    p = _copy(saves["gm"][0], tmp_path / "gm")
+    m = _meta(p)
+    m["settings"]["n_components"] = "DEEP"
+    deep = '{"type": "list", "value": [' * 5000 + '{"type": "json", "value": 0}' + "]}" * 5000
+    (p / META).write_text(json.dumps(m).replace('"DEEP"', deep))
+    assert _load_outcome(p)[0] == "value_error"
+
+
+@pytest.mark.parametrize("name", ["__class__", "__dict__", "not an identifier", "fit"])
+def test_attribute_names_that_are_not_fitted_state_are_refused(saves, tmp_path, name):
+    p = _copy(saves["gm"][0], tmp_path / "gm")
+    m = _meta(p)
+    m["attributes"][name] = {"type": "json", "value": {} if name == "__dict__" else "x"}
+    _write_meta(p, m)
+    outcome, err = _load_outcome(p)
+    assert outcome == "value_error" and repr(name) in str(err)
+
+
+def test_inferencedata_kind_without_idata_is_value_error(saves, tmp_path):
+    p = _copy(saves["gm"][0], tmp_path / "gm")
+    m = _meta(p)
+    m["kind"] = "InferenceData"
+    _write_meta(p, m)
+    outcome, err = _load_outcome(p)
+    assert outcome == "value_error" and "idata" in str(err)
+
+
+def test_map_flag_without_map_directory_is_value_error(saves, tmp_path):
+    p = _copy(saves["gm"][0], tmp_path / "gm")
+    m = _meta(p)
+    m["map"] = True
+    _write_meta(p, m)
+    outcome, err = _load_outcome(p)
+    assert outcome == "value_error" and "map" in str(err)
+
+
+def test_map_symlink_loop_is_value_error(saves, tmp_path):
+    p = _copy(saves["gm"][0], tmp_path / "gm")
+    m = _meta(p)
+    m["map"] = True
+    _write_meta(p, m)
+    (p / "map").symlink_to(p / "map")
+    assert _load_outcome(p)[0] == "value_error"
+
+
+def test_npy_header_declaring_a_huge_array_is_value_error(saves, tmp_path):
+    """A 60-byte member that declares 8 TB must be refused before anything is allocated."""
+    p = _copy(saves["gm"][0], tmp_path / "gm")
+    hdr = b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }"
+    hdr = hdr + b" " * (117 - len(hdr)) + b"\n"
+    with zipfile.ZipFile(p / ARRAYS, "w") as z:
+        z.writestr("attributes.weights_.npy",
+                   b"\x93NUMPY\x01\x00" + len(hdr).to_bytes(2, "little") + hdr + b"\0" * 16)
+    outcome, err = _load_outcome(p)
+    assert outcome == "value_error" and "weights_" in str(err)
