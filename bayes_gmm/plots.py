@@ -355,7 +355,12 @@ def _relabelled(idata, reference):
 
 
 def _figure_of(axes):
-    return np.ravel(np.asarray(axes, dtype=object))[0].figure
+    """The Figure of ArviZ's axes, detached from pyplot: ArviZ draws through pyplot, whose
+    figure manager would otherwise keep it alive and show it a second time in notebooks."""
+    import matplotlib.pyplot as plt
+    fig = np.ravel(np.asarray(axes, dtype=object))[0].figure
+    plt.close(fig)
+    return fig
 
 
 def plot_trace(idata, var_names=("weights", "means"), reference=None, **kwargs):

@@ -193,8 +193,12 @@ def test_model_selection_figure():
 
 
 def test_trace_and_posterior_wrappers(idata):
+    import matplotlib.pyplot as plt
+    before = set(plt.get_fignums())
     fig = plots.plot_trace(idata)
     assert isinstance(fig, Figure)
+    # detached from pyplot: a notebook shows the returned figure once, and loops don't leak
+    assert set(plt.get_fignums()) == before
     assert len(fig.axes) == 2 * 2                       # weights, means × (density, trace)
     _png(fig)
     fig = plots.plot_posterior(idata, var_names=("weights",))
