@@ -390,7 +390,7 @@ def _objective(loglik, wsum, params, prior):
 
 
 def _run(key, X, w, center, scale, floor, prior, init_params, *, k, covariance_type, max_iter,
-         tol, reg_covar, init, batch_size):
+         tol, reg_covar, init, batch_size, early_exit=False):
     n, d = X.shape
     wsum = jnp.sum(w)
     given = init_params if init_params is not None else GMMParams(None, None, None,
@@ -421,7 +421,21 @@ def _run(key, X, w, center, scale, floor, prior, init_params, *, k, covariance_t
         return lax.cond(carry[2], lambda c: (c, jnp.array(jnp.nan, X.dtype)), do, carry)
 
     carry0 = (params, jnp.array(-jnp.inf, X.dtype), jnp.array(False), jnp.array(0, jnp.int32))
-    (params, _, converged, n_iter), trace = lax.scan(step, carry0, None, length=max_iter)
+    if early_exit:
+        # The same iterations as the scan, as a while loop writing the same trace. Under
+        # vmap a batched lax.cond becomes a select that runs every step, whereas a batched
+        # while loop stops when the slowest fit of the batch has converged (used by
+        # scale.fit_em_many, which maps over small groups of datasets).
+        def body(c):
+            carry, trace = c
+            new, obj = do(carry)
+            return new, lax.dynamic_update_index_in_dim(trace, obj, carry[3], 0)
+
+        trace0 = jnp.full((max_iter,), jnp.nan, X.dtype)
+        (params, _, converged, n_iter), trace = lax.while_loop(
+            lambda c: ~c[0][2] & (c[0][3] < max_iter), body, (carry0, trace0))
+    else:
+        (params, _, converged, n_iter), trace = lax.scan(step, carry0, None, length=max_iter)
     loglik = reduce_rows(_chunk_loglik, X, w, batch_size, params, center)
     obj = _objective(loglik, wsum, params, prior)
     params = params._replace(means=params.means + center)
@@ -436,9 +450,9 @@ def _unit_cov(k, d, t, dt):
 
 
 @partial(jax.jit, static_argnames=("k", "covariance_type", "max_iter", "n_init", "init",
-                                   "batch_size"))
+                                   "batch_size", "early_exit"))
 def _fit_em_jit(X, key, prior, sample_weight, init_params, tol, reg_covar, *, k,
-                covariance_type, max_iter, n_init, init, batch_size):
+                covariance_type, max_iter, n_init, init, batch_size, early_exit=False):
     dt = X.dtype
     n, d = X.shape
     w = jnp.ones((n,), dt) if sample_weight is None else sample_weight.astype(dt)
@@ -461,7 +475,7 @@ def _fit_em_jit(X, key, prior, sample_weight, init_params, tol, reg_covar, *, k,
     run = partial(_run, X=X, w=w, center=center, scale=scale, floor=floor, prior=prior,
                   init_params=init_params, k=k, covariance_type=covariance_type,
                   max_iter=max_iter, tol=tol, reg_covar=reg_covar, init=init,
-                  batch_size=batch_size)
+                  batch_size=batch_size, early_exit=early_exit)
     if n_init == 1:
         return run(key)
     results = jax.vmap(run)(jax.random.split(key, n_init))

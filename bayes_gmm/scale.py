@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 
 from . import _validation as V
@@ -42,14 +43,37 @@ __all__ = ["EMGridResult", "fit_em_grid", "fit_em_many", "fit_em_stream"]
 # --- many datasets at once -------------------------------------------------------------
 
 @partial(jax.jit, static_argnames=("k", "covariance_type", "max_iter", "n_init", "init",
-                                   "batch_size", "weight_axis", "init_axis"))
+                                   "batch_size", "weight_axis", "init_axis", "group"))
 def _fit_em_many_jit(Xs, keys, prior, sample_weight, init_params, tol, reg_covar, *, k,
                      covariance_type, max_iter, n_init, init, batch_size, weight_axis,
-                     init_axis):
+                     init_axis, group):
     run = partial(em._fit_em_jit, k=k, covariance_type=covariance_type, max_iter=max_iter,
-                  n_init=n_init, init=init, batch_size=batch_size)
-    return jax.vmap(run, in_axes=(0, 0, None, weight_axis, init_axis, None, None))(
-        Xs, keys, prior, sample_weight, init_params, tol, reg_covar)
+                  n_init=n_init, init=init, batch_size=batch_size, early_exit=True)
+    # Datasets in groups of ``group``: vmapped within a group (whose working set stays in
+    # cache), one group after another (lax.map); each group iterates only until its own
+    # slowest fit has converged.
+    per_dataset = (Xs, keys,
+                   sample_weight if weight_axis == 0 else None,
+                   init_params if init_axis == 0 else None)
+
+    def one(args):
+        X, key, sw, ip = args
+        return run(X, key, prior, sample_weight if weight_axis is None else sw,
+                   init_params if init_axis is None else ip, tol, reg_covar)
+    return lax.map(one, per_dataset, batch_size=group if group > 1 else None)
+
+
+def _group_size(b, Xs):
+    """Datasets vmapped together by fit_em_many.
+
+    On CPU, 1: a compiled loop of single fits, each stopping at its own convergence (a
+    vmapped group runs until its slowest member converges, and on 2 cores that waste
+    outweighs vectorisation: measured 0.18 s for 1000 fits of 500 × 2, K = 3, against
+    0.36–0.65 s for groups of 4–250). On accelerators, all B at once: there the parallel
+    width pays for the extra iterations.
+    """
+    devices = Xs.devices() if isinstance(Xs, jax.Array) else {jax.devices()[0]}
+    return 1 if all(dev.platform == "cpu" for dev in devices) else int(b)
 
 
 def _check_Xs(Xs):
@@ -116,8 +140,9 @@ def fit_em_many(Xs, n_components, *, keys=None, key=None, covariance_type="full"
     The fit of dataset ``b`` is exactly :func:`~bayes_gmm.fit_em` ``(Xs[b], n_components,
     key=keys[b], ...)``; all B run in one ``jax.jit(jax.vmap(...))`` program, compiled once
     per (shapes, static options) and cached, so repeated calls do not recompile. Each dataset
-    converges on its own (its ``n_iter`` and ``trace`` are its own); the program runs until
-    the slowest has converged or ``max_iter`` is reached.
+    converges on its own (its ``n_iter`` and ``trace`` are its own). On CPU the program loops
+    over the datasets and each fit stops at its own convergence; on an accelerator all B are
+    vmapped and iterate until the slowest has converged (or ``max_iter``).
 
     Parameters
     ----------
@@ -193,7 +218,8 @@ def fit_em_many(Xs, n_components, *, keys=None, key=None, covariance_type="full"
     return _fit_em_many_jit(Xs, keys, prior, sample_weight, init_params, tol, reg_covar, k=k,
                             covariance_type=covariance_type, max_iter=max_iter,
                             n_init=n_init, init=init, batch_size=batch_size,
-                            weight_axis=weight_axis, init_axis=init_axis)
+                            weight_axis=weight_axis, init_axis=init_axis,
+                            group=_group_size(b, Xs))
 
 
 # --- a grid over K ---------------------------------------------------------------------
