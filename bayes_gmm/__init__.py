@@ -11,6 +11,7 @@ from .relabel import relabel
 from .io import load, save
 from .model_selection import compare
 from .params import GMMParams
+from ._validation import DegenerateFitWarning
 from .priors import GMMPrior
 from .sbc import plot_rank_histogram, sbc
 from .scale import EMGridResult, fit_em_grid, fit_em_many, fit_em_stream
@@ -23,7 +24,7 @@ __all__ = [
     "EMResult", "GMMParams", "GMMPrior", "GaussianMixture", "SuffStats", "aic", "bic",
     "fit_em", "log_prob", "predict", "responsibilities", "sample",
     "compare", "load", "plots", "save",
-    "BayesianGaussianMixture", "DiagnosticWarning", "assignment_probabilities",
+    "BayesianGaussianMixture", "DegenerateFitWarning", "DiagnosticWarning", "assignment_probabilities",
     "check_diagnostics", "coclustering", "fit_nuts", "fit_svi", "gmm_model", "relabel",
     "summary",
     "plot_rank_histogram", "sbc",

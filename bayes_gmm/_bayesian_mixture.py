@@ -137,7 +137,8 @@ class BayesianGaussianMixture:
                                       num_samples=self.num_samples, init=init,
                                       progress_bar=self.progress_bar)
         if self.method == "nuts":
-            self.diagnostics_ = check_diagnostics(self.idata_)
+            # fit_nuts has already warned about what failed
+            self.diagnostics_ = check_diagnostics(self.idata_, warn=False)
         post = self.idata_.posterior
         self.weights_ = np.asarray(post["weights"].mean(("chain", "draw")).values, dtype)
         self.means_ = np.asarray(post["means"].mean(("chain", "draw")).values, dtype)

@@ -134,3 +134,45 @@ def check_n_features(X, n_features_in: int, name="X"):
     if X.shape[1] != n_features_in:
         raise ValueError(f"{name} has {X.shape[1]} features, but the model was fitted with "
                          f"{n_features_in} features.")
+
+
+# --- warnings on legal but degenerate input ------------------------------------------------
+
+class DegenerateFitWarning(UserWarning):
+    """The fit is finite and valid, but the data do not determine some of it."""
+
+
+def warn_no_spread(X: np.ndarray, where: str) -> None:
+    """Warn (once per call) when columns of X (N, D) are constant: a mixture's covariance
+    along them is set by ``reg_covar`` or by the prior, not by the data."""
+    import warnings
+    if X.shape[0] == 0:
+        return
+    const = np.flatnonzero(np.all(X == X[:1], axis=0))
+    if const.size:
+        what = ("all rows are identical" if const.size == X.shape[1]
+                else f"column(s) {const.tolist()} are constant")
+        warnings.warn(f"{where}: {what}; the covariances along them are set by reg_covar or "
+                      "the prior, not by the data", DegenerateFitWarning, stacklevel=3)
+
+
+def warn_small_components(weights, covariances, n_eff: float, n_features: int,
+                          covariance_type: str, where: str) -> None:
+    """Warn about maximum-likelihood components with fewer effective rows than free
+    covariance directions (N_k < D + 1 for full, the total for tied, N_k < 2 otherwise):
+    their covariance is determined by ``reg_covar``, not by the data."""
+    import warnings
+    w = np.asarray(weights, np.float64)
+    counts = w * n_eff
+    if covariance_type == "tied":
+        small = np.flatnonzero(w > 0) if n_eff < n_features + 1 else np.array([], int)
+        need = n_features + 1
+    else:
+        need = n_features + 1 if covariance_type == "full" else 2
+        small = np.flatnonzero((w > 0) & (counts < need))
+    if small.size:
+        warnings.warn(
+            f"{where}: component(s) {small.tolist()} have effective sample sizes "
+            f"{np.round(counts[small], 2).tolist()} < {need}; their covariances are set by "
+            "reg_covar, not by the data. Use fewer components, a prior (prior=GMMPrior()) or "
+            "a simpler covariance_type.", DegenerateFitWarning, stacklevel=3)

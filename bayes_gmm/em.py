@@ -554,9 +554,16 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
     if prior is not None:
         check_prior(prior, k, d, covariance_type)
         prior = _prior_arrays(prior, X.dtype)
-    return _fit_em_jit(X, _as_key(key), prior, sample_weight, init_params, tol, reg_covar,
-                       k=k, covariance_type=covariance_type, max_iter=max_iter,
-                       n_init=n_init, init=init, batch_size=batch_size)
+    res = _fit_em_jit(X, _as_key(key), prior, sample_weight, init_params, tol, reg_covar,
+                      k=k, covariance_type=covariance_type, max_iter=max_iter,
+                      n_init=n_init, init=init, batch_size=batch_size)
+    if prior is None and not traced:
+        # Concrete maximum-likelihood fits only (a traced fit cannot warn): components too
+        # small to determine their covariance. Costs a (K,) device-to-host copy.
+        n_eff = n if sample_weight is None else float(jnp.sum(sample_weight))
+        V.warn_small_components(res.params.weights, res.params.covariances, n_eff, d,
+                                covariance_type, "fit_em")
+    return res
 
 
 # Rows per chunk when the caller gives no batch_size: the (B, K, D) intermediates of one

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _validation as V
 from . import densities
-from .em import _fit_em_jit, _prior_arrays, _weighted_log_prob, map_rows
+from .em import _fit_em_jit, _prior_arrays, _weighted_log_prob, default_batch_size, map_rows
 from .params import (GMMParams, covariance_shape, covariances_from_precision_cholesky,
                      precision_cholesky, precision_cholesky_from_precisions, precisions)
 from .priors import GMMPrior, check_prior
@@ -421,6 +421,8 @@ class GaussianMixture:
             if self.warm_start and self.__sklearn_is_fitted__():
                 n_init = 1
             prior = None if self.prior is None else _prior_arrays(self.prior, dtype)
+            if batch_size is None:      # cache-sized row chunks, as fit_em (same results)
+                batch_size = default_batch_size(n, k, d)
             res = _fit_em_jit(jnp.asarray(Xa), jax.random.fold_in(key, 0), prior,
                               None if sw is None else jnp.asarray(sw), init,
                               tol, reg_covar, k=k, covariance_type=covariance_type,

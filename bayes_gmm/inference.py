@@ -106,6 +106,9 @@ def _check_common(X, n_components, covariance_type, prior):
     k = V.check_n_components(n_components, n)
     prior = GMMPrior() if prior is None else prior
     check_prior(prior, k, d, covariance_type)
+    if prior.covariance_prior is None:
+        # the default prior takes its covariance scale from the data's spread
+        V.warn_no_spread(Xa, "bayes_gmm posterior")
     return Xa, k, covariance_type, prior, dtype
 
 
@@ -372,14 +375,13 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
             mapp = jax.device_get(mapp)
     idata = _to_inference_data(draws, ll, Xa, mapp, covariance_type, "nuts",
                                sample_stats=stats)
-    n_div = int(np.sum(stats["diverging"]))
-    if n_div:
-        warnings.warn(f"fit_nuts: {n_div} divergent transition(s) after warm-up; the "
-                      "posterior may be biased. Increase target_accept_prob or num_warmup.",
-                      UserWarning, stacklevel=2)
     if relabel:
         from .relabel import relabel as _relabel
         idata = _relabel(idata)
+    # Divergences, R-hat, ESS and chains in different modes, as DiagnosticWarnings that
+    # name the variables (on relabelled draws either way).
+    from .diagnostics import check_diagnostics
+    check_diagnostics(idata, warn=True)
     return idata
 
 

@@ -157,9 +157,29 @@ def test_nuts_on_pathological_data_does_not_fail(name):
     X, k = {"identical points": (np.ones((20, 2), np.float32), 2),
             "more components than clusters": (rng.normal(size=(40, 2)).astype(np.float32),
                                               3)}[name]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
         idata = bg.fit_nuts(X, k, key=jax.random.key(0), num_warmup=30, num_samples=20,
                             num_chains=2, progress_bar=False)
     _finite_idata(idata)
     assert idata.posterior["means"].shape == (2, 20, k, 2)
+    # ... and says the result is unreliable: the data's degeneracy, or the diagnostics
+    kinds = {w.category for w in rec}
+    if name == "identical points":
+        assert any(w.category is bg.DegenerateFitWarning and "identical" in str(w.message)
+                   for w in rec), rec
+    assert bg.DiagnosticWarning in kinds, rec
+
+
+def test_fit_em_warns_when_components_outnumber_their_data():
+    """N = 10 rows, K = 5 full components in D = 3: each has about 2 rows, fewer than the
+    D + 1 = 4 needed to estimate a covariance, so reg_covar sets it: a warning says so."""
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.warns(bg.DegenerateFitWarning, match=r"effective sample sizes .* < 4"):
+        res = bg.fit_em(X, 5, key=jax.random.key(0))
+    assert np.all(np.isfinite(np.asarray(res.params.covariances)))
+    # a well-posed fit stays silent; under a prior, the prior determines small components
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bg.DegenerateFitWarning)
+        bg.fit_em(np.random.default_rng(1).normal(size=(300, 3)), 2, key=jax.random.key(0))
+        bg.fit_em(X, 5, key=jax.random.key(0), prior=bg.GMMPrior())
