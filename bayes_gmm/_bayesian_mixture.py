@@ -158,14 +158,7 @@ class BayesianGaussianMixture:
 
     # -- prediction --------------------------------------------------------------------
 
-    def _validate_X(self, X):
-        self._check_is_fitted()
-        self._check_feature_names(X)
-        Xa = _check_array(X, self.means_.dtype)
-        if Xa.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {Xa.shape[1]} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input.")
-        return Xa
+    _validate_X = GaussianMixture._validate_X
 
     def predict_proba(self, X):
         """Posterior-averaged responsibilities E_θ[p(z = k | x, θ)]: (N, D) -> (N, K)."""

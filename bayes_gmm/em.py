@@ -303,13 +303,19 @@ def _sq_dist_to(Xc, centers):
     return jnp.maximum(d2, 0.0)
 
 
+def _row(X, i):
+    """X[i] as a masked sum over rows: a reduction, so a row-sharded X is all-reduced as a
+    (D,) vector instead of being gathered onto one device to slice it."""
+    return jnp.sum(jnp.where((jnp.arange(X.shape[0]) == i)[:, None], X, 0), axis=0)
+
+
 def _kmeans_pp(key, X, w, center, k, batch_size):
     """k-means++ seeding (Arthur & Vassilvitskii 2007), weighted by ``w``: (K, D) centres."""
     n, d = X.shape
     k0, key = jax.random.split(key)
     logw = jnp.where(w > 0, jnp.log(jnp.where(w > 0, w, 1.0)), -jnp.inf)
     i0 = jax.random.categorical(k0, logw)
-    c0 = lax.dynamic_index_in_dim(X, i0, keepdims=False) - center
+    c0 = _row(X, i0) - center
     centers = jnp.zeros((k, d), X.dtype).at[0].set(c0)
     dist = map_rows(lambda xc, c: _sq_dist_to(xc - center, c[None])[:, 0], X, batch_size, c0)
 
@@ -320,7 +326,7 @@ def _kmeans_pp(key, X, w, center, k, batch_size):
         # All remaining mass at distance 0 (duplicates): fall back to the weights.
         logp = jnp.where(jnp.any(jnp.isfinite(logp)), logp, logw)
         idx = jax.random.categorical(jax.random.fold_in(key, j), logp)
-        c = lax.dynamic_index_in_dim(X, idx, keepdims=False) - center
+        c = _row(X, idx) - center
         newd = map_rows(lambda xc, c: _sq_dist_to(xc - center, c[None])[:, 0], X, batch_size, c)
         return centers.at[j].set(c), jnp.minimum(dist, newd)
 

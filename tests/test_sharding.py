@@ -36,6 +36,7 @@ SCRIPT = textwrap.dedent(r"""
                                    jnp.broadcast_to(jnp.eye(3) * 2.0, (3, 3, 3)), "full")
         cases = {
             "random_from_data": dict(init="random_from_data", prior=None, init_params=None),
+            "kmeans_pp": dict(init="k-means++", prior=None, init_params=None),
             "random_map": dict(init="random", prior=bg.GMMPrior(), init_params=None),
             "explicit_params": dict(init="k-means++", prior=None, init_params=init_params),
         }
@@ -88,7 +89,8 @@ def sharded_run():
     return json.loads(line[len("RESULT "):])
 
 
-@pytest.mark.parametrize("case", ["random_from_data", "random_map", "explicit_params"])
+@pytest.mark.parametrize("case", ["random_from_data", "kmeans_pp", "random_map",
+                                  "explicit_params"])
 def test_sharded_fit_equals_single_device_and_keeps_x_sharded(sharded_run, case):
     r = sharded_run[case]
     # Same fit as on one device (float64; sums are reassociated across devices).
