@@ -25,14 +25,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 import warnings
 
 import jax
 import numpy as np
 
 import bayes_gmm as bg
+from _timing import median_time, per_iteration
 
 
 def make_data(n, d, k, dtype, seed=0):
@@ -47,15 +46,6 @@ def make_data(n, d, k, dtype, seed=0):
     means = X[rng.choice(n, k, replace=False)].astype(np.float64)
     cov = np.broadcast_to(np.cov(X[: min(n, 100_000)].T.astype(np.float64)), (k, d, d)).copy()
     return X, weights, means, cov
-
-
-def median_time(fn, repeats):
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 def gemm_rate(dtype, n=2048, repeats=5):
@@ -96,13 +86,7 @@ def bench_bg(X, weights, means, cov, iters, repeats, batch_size):
             jax.block_until_ready(res)
             return res
 
-        t0 = time.perf_counter()
-        fit(iters)
-        first = time.perf_counter() - t0
-        fit(1)
-        t1 = median_time(lambda: fit(1), repeats)
-        tm = median_time(lambda: fit(iters), repeats)
-    return (tm - t1) / (iters - 1), first - tm
+        return per_iteration(fit, iters, repeats)
 
 
 def bench_gmmx(X, weights, means, cov, iters, repeats):
@@ -118,13 +102,7 @@ def bench_gmmx(X, weights, means, cov, iters, repeats):
         res = EMFitter(max_iter=m, tol=0.0).fit(Xj, gmm)
         jax.block_until_ready(res)
 
-    t0 = time.perf_counter()
-    fit(iters)
-    first = time.perf_counter() - t0
-    fit(1)
-    t1 = median_time(lambda: fit(1), repeats)
-    tm = median_time(lambda: fit(iters), repeats)
-    return (tm - t1) / (iters - 1), first - tm
+    return per_iteration(fit, iters, repeats)
 
 
 def fmt(x, spec):

@@ -26,13 +26,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import time
 
 import jax
 import numpy as np
 
 import bayes_gmm as bg
+from _timing import median_time
 
 
 def make_stack(b, n, d, k, dtype, seed=0):
@@ -49,15 +49,6 @@ def make_stack(b, n, d, k, dtype, seed=0):
 def block(res):
     jax.block_until_ready(res)
     return res
-
-
-def median_time(fn, repeats):
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 def main(argv=None):

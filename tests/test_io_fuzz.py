@@ -299,20 +299,22 @@ def test_inferencedata_kind_without_idata_is_value_error(saves, tmp_path):
     assert outcome == "value_error" and "idata" in str(err)
 
 
-def test_map_flag_without_map_directory_is_value_error(saves, tmp_path):
+def _gm_with_map_flag(saves, tmp_path):
+    """A GaussianMixture save whose JSON claims a map/ sub-save that was never written."""
     p = _copy(saves["gm"][0], tmp_path / "gm")
     m = _meta(p)
     m["map"] = True
     _write_meta(p, m)
-    outcome, err = _load_outcome(p)
+    return p
+
+
+def test_map_flag_without_map_directory_is_value_error(saves, tmp_path):
+    outcome, err = _load_outcome(_gm_with_map_flag(saves, tmp_path))
     assert outcome == "value_error" and "map" in str(err)
 
 
 def test_map_symlink_loop_is_value_error(saves, tmp_path):
-    p = _copy(saves["gm"][0], tmp_path / "gm")
-    m = _meta(p)
-    m["map"] = True
-    _write_meta(p, m)
+    p = _gm_with_map_flag(saves, tmp_path)
     (p / "map").symlink_to(p / "map")
     assert _load_outcome(p)[0] == "value_error"
 

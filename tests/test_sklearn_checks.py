@@ -16,8 +16,6 @@ from sklearn.utils.estimator_checks import estimator_checks_generator  # noqa: E
 
 from bayes_gmm import GaussianMixture  # noqa: E402
 
-# Checks GaussianMixture cannot pass, with the reason: none.
-EXPECTED_FAILED_CHECKS: dict = {}
 # Checks left out of this run, with the reason (see the module docstring).
 LEFT_OUT = {"check_array_api_input": "skipped by scikit-learn itself without SCIPY_ARRAY_API=1"}
 
@@ -37,8 +35,7 @@ with warnings.catch_warnings():
     # "does not inherit from BaseEstimator": by design, scikit-learn stays optional.
     warnings.simplefilter("ignore", UserWarning)
     CHECKS = [(est, check) for est, check in estimator_checks_generator(
-        GaussianMixture(), legacy=True, expected_failed_checks=EXPECTED_FAILED_CHECKS,
-        mark="xfail") if _check_name(check) not in LEFT_OUT]
+        GaussianMixture(), legacy=True) if _check_name(check) not in LEFT_OUT]
 
 
 def test_checks_were_collected():
