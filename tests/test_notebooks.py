@@ -1,5 +1,9 @@
 """The tutorial notebooks execute from top to bottom without error, and are committed clean.
 
+Each notebook is a jupytext pair: ``notebooks/NN_name.py`` (percent format) is the source a
+person edits, and ``NN_name.ipynb`` beside it is kept in step with
+``jupytext --sync notebooks/*.py``.
+
 Each notebook runs in a fresh ``python3`` kernel started with this interpreter
 (jupyter_client replaces the kernelspec's ``python`` with ``sys.executable``), in a
 temporary working directory, so it sees the installed ``bayes_gmm`` and writes nothing into
@@ -8,13 +12,13 @@ the repository.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import resource
 import sys
 import time
 from pathlib import Path
 
+import jupytext
 import nbclient
 import nbformat
 import pytest
@@ -30,25 +34,33 @@ def _read(name):
         return nbformat.read(f, as_version=4)
 
 
+def _paired_source(name):
+    return NOTEBOOK_DIR / (Path(name).stem + ".py")
+
+
 def test_every_notebook_is_listed():
+    """Every notebook is listed, and the only .py files are their paired sources."""
     assert sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb")) == sorted(NOTEBOOKS)
+    assert sorted(p.name for p in NOTEBOOK_DIR.glob("*.py")) == \
+        sorted(_paired_source(n).name for n in NOTEBOOKS)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_is_committed_clean_and_matches_build(name):
-    """No outputs in the repository, and the file is what notebooks/_build.py writes."""
+def test_notebook_is_committed_clean_and_in_sync_with_its_source(name):
+    """No outputs in the repository, and the cells are those of the paired percent source."""
     nb = _read(name)
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(not c.outputs and c.execution_count is None for c in code)
     assert sum(c.cell_type == "markdown" for c in nb.cells) >= len(code) // 2  # narrated
 
-    spec = importlib.util.spec_from_file_location("_nb_build", NOTEBOOK_DIR / "_build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    expected = [c.strip("\n") for _, c in build.NOTEBOOKS[name]]
-    assert [c.source for c in nb.cells] == expected, \
-        f"{name} is out of date: run `python notebooks/_build.py`"
+    py = _paired_source(name)
+    assert py.is_file(), f"{name} has no paired source {py.name}"
+    source = jupytext.read(py)
+    assert source.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+    assert [(c.cell_type, c.source) for c in nb.cells] == \
+        [(c.cell_type, c.source) for c in source.cells], \
+        f"{name} and {py.name} differ: run `jupytext --sync notebooks/*.py`"
 
 
 def test_notebooks_use_only_public_names():
