@@ -1,31 +1,32 @@
-"""bayes_gmm: Gaussian mixture models in JAX — compiled EM, and the same model in NumPyro."""
+"""bayes_gmm: Gaussian mixture models in JAX — compiled EM, and the same model in NumPyro.
 
+Re-exports only; see the "Architecture" section of the README for where each concept lives.
+"""
+
+from . import plots
+from ._checks import DegenerateFitWarning
+from ._version import __version__
+from .bayes.diagnostics import (DiagnosticWarning, assignment_probabilities,
+                                check_diagnostics, coclustering, summary)
+from .bayes.model import gmm_model
+from .bayes.posterior import fit_nuts, fit_svi
+from .bayes.relabel import relabel
+from .bayes.sbc import plot_rank_histogram, sbc
+from .core.em import EMResult, SuffStats
+from .core.params import GMMParams
+from .core.prior import GMMPrior
 from .densities import aic, bic, log_prob, predict, responsibilities, sample
-from .em import EMResult, SuffStats, fit_em
 from .estimators import BayesianGaussianMixture, GaussianMixture
-from .diagnostics import (DiagnosticWarning, assignment_probabilities, check_diagnostics,
-                          coclustering, summary)
-from .inference import fit_nuts, fit_svi
-from .model import gmm_model
-from .relabel import relabel
+from .fit import EMGridResult, fit_em, fit_em_grid, fit_em_many
 from .io import load, save
 from .model_selection import compare
-from .params import GMMParams
-from ._validation import DegenerateFitWarning
-from .priors import GMMPrior
-from .sbc import plot_rank_histogram, sbc
-from .scale import EMGridResult, fit_em_grid, fit_em_many, fit_em_stream
-from . import plots  # bg.plots.plot_components
-
-__version__ = "0.1.0"
+from .stream import fit_em_stream
 
 __all__ = [
-    "EMGridResult", "fit_em_grid", "fit_em_many", "fit_em_stream",
-    "EMResult", "GMMParams", "GMMPrior", "GaussianMixture", "SuffStats", "aic", "bic",
-    "fit_em", "log_prob", "predict", "responsibilities", "sample",
-    "compare", "load", "plots", "save",
-    "BayesianGaussianMixture", "DegenerateFitWarning", "DiagnosticWarning", "assignment_probabilities",
-    "check_diagnostics", "coclustering", "fit_nuts", "fit_svi", "gmm_model", "relabel",
-    "summary",
-    "plot_rank_histogram", "sbc",
+    "BayesianGaussianMixture", "DegenerateFitWarning", "DiagnosticWarning", "EMGridResult",
+    "EMResult", "GMMParams", "GMMPrior", "GaussianMixture", "SuffStats", "__version__",
+    "aic", "assignment_probabilities", "bic", "check_diagnostics", "coclustering", "compare",
+    "fit_em", "fit_em_grid", "fit_em_many", "fit_em_stream", "fit_nuts", "fit_svi",
+    "gmm_model", "load", "log_prob", "plot_rank_histogram", "plots", "predict", "relabel",
+    "responsibilities", "sample", "save", "sbc", "summary",
 ]

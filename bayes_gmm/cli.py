@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.covariance import COVARIANCE_TYPES
+
 PROG = "bayes-gmm"
 EXIT_DATA_ERROR = 1
 
@@ -187,19 +189,20 @@ def _fit_em(X, k, covariance_type, seed, prior=None):
 
 
 def _fit_bayes(X, k, method, covariance_type, seed, args, progress):
-    from . import inference
     import jax
+
+    from .bayes.posterior import fit_nuts, fit_svi
     key = jax.random.key(seed)
     if method == "nuts":
-        return inference.fit_nuts(X, k, key=key, covariance_type=covariance_type,
-                                  num_warmup=args.num_warmup, num_samples=args.num_samples,
-                                  num_chains=args.num_chains, progress_bar=progress)
-    return inference.fit_svi(X, k, key=key, covariance_type=covariance_type,
-                             num_steps=args.svi_steps, num_samples=args.num_samples)
+        return fit_nuts(X, k, key=key, covariance_type=covariance_type,
+                        num_warmup=args.num_warmup, num_samples=args.num_samples,
+                        num_chains=args.num_chains, progress_bar=progress)
+    return fit_svi(X, k, key=key, covariance_type=covariance_type,
+                   num_steps=args.num_steps, num_samples=args.num_samples)
 
 
 def _summary(idata):
-    from .diagnostics import summary
+    from .bayes.diagnostics import summary
     return summary(idata)
 
 
@@ -265,7 +268,7 @@ def cmd_fit(args) -> int:
         written.append(_save_fig(plots.plot_convergence(gm), out / "convergence.png"))
         fit_for_plot = gm
     else:
-        from .diagnostics import assignment_probabilities
+        from .bayes.diagnostics import assignment_probabilities
         idata = _fit_bayes(X, args.k, args.method, args.covariance_type, args.seed, args,
                            progress)
         table = _summary(idata)
@@ -312,7 +315,7 @@ def cmd_compare(args) -> int:
         kwargs = dict(num_warmup=args.num_warmup, num_samples=args.num_samples,
                       num_chains=args.num_chains, progress_bar=not args.no_progress)
     elif args.method == "svi":
-        kwargs = dict(num_steps=args.svi_steps, num_samples=args.num_samples)
+        kwargs = dict(num_steps=args.num_steps, num_samples=args.num_samples)
     table = compare(X, args.k, method=args.method, covariance_type=args.covariance_type,
                     random_state=args.seed, **kwargs)
     import pandas as pd
@@ -331,10 +334,10 @@ def cmd_demo(args) -> int:
     from . import plots
     from .datasets import load_old_faithful
     from .densities import log_prob
-    from .diagnostics import assignment_probabilities
-    from .inference import fit_nuts
-    from .params import GMMParams
-    from .priors import GMMPrior
+    from .bayes.diagnostics import assignment_probabilities
+    from .bayes.posterior import fit_nuts
+    from .core.params import GMMParams
+    from .core.prior import GMMPrior
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -406,7 +409,8 @@ def _add_bayes_options(p, default_warmup=500, default_samples=1000):
                    help="posterior draws kept per chain (default %(default)s)")
     g.add_argument("--num-chains", type=_positive_int, default=4,
                    help="NUTS chains (default %(default)s)")
-    g.add_argument("--svi-steps", type=_positive_int, default=5000,
+    g.add_argument("--num-steps", "--svi-steps", dest="num_steps", type=_positive_int,
+                   default=5000,
                    help="SVI optimisation steps (default %(default)s)")
 
 
@@ -415,7 +419,7 @@ def _add_data_options(p):
                    help="CSV or whitespace-separated text file; header row auto-detected")
     p.add_argument("--method", choices=("em", "nuts", "svi"), default="em",
                    help="em: maximum likelihood; nuts/svi: full posterior (default %(default)s)")
-    p.add_argument("--covariance-type", choices=("full", "tied", "diag", "spherical"),
+    p.add_argument("--covariance-type", choices=COVARIANCE_TYPES,
                    default="full", help="covariance structure (default %(default)s)")
     p.add_argument("--columns", type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
                    default=None, help="comma-separated column names (or 0-based indices) "
@@ -430,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Gaussian mixture models in JAX: compiled EM, NUTS/SVI from "
         "the MAP, ArviZ diagnostics.")
-    from . import __version__
+    from ._version import __version__
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -25,6 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.em import EMResult
+from .core.params import GMMParams
+from .core.prior import GMMPrior
+
 __all__ = ["save", "load"]
 
 FORMAT_NAME = "bayes_gmm"
@@ -49,7 +53,6 @@ def _is_prng_key(v) -> bool:
 
 def _encode(name, value, arrays: dict, where: str):
     """A JSON-able description of ``value``; arrays go to ``arrays`` under a key."""
-    from .priors import GMMPrior
     if value is None or isinstance(value, (bool, str)):
         return {"type": "json", "value": value}
     if isinstance(value, numbers.Integral):
@@ -93,7 +96,6 @@ def _encode(name, value, arrays: dict, where: str):
 
 
 def _decode(desc, arrays, file):
-    from .priors import GMMPrior
     t = desc["type"]
     if t == "json":
         return desc["value"]
@@ -132,8 +134,6 @@ def _fitted_attributes(est, settings) -> dict:
 
 def _describe(obj):
     """(kind, settings, attributes, idata or None, map estimator or None)."""
-    from .em import EMResult
-    from .params import GMMParams
     if _is_idata(obj):
         return "InferenceData", {}, {}, obj, None
     if isinstance(obj, GMMParams):
@@ -310,13 +310,11 @@ def load(path):
             raise ValueError(f"{meta_file}: kind 'InferenceData' but the 'idata' flag is "
                              "not set; the file is corrupted")
         return idata
-    from .params import GMMParams
     try:
         if kind == "GMMParams":
             return GMMParams(attrs["weights"], attrs["means"], attrs["covariances"],
                              settings["covariance_type"])
         if kind == "EMResult":
-            from .em import EMResult
             p = GMMParams(attrs["weights"], attrs["means"], attrs["covariances"],
                           settings["covariance_type"])
             return EMResult(p, attrs["objective"], attrs["trace"], attrs["n_iter"],
@@ -325,8 +323,8 @@ def load(path):
         raise ValueError(f"{meta_file}: corrupted, {e} is missing") from None
     if kind not in _ESTIMATORS:
         raise ValueError(f"{meta_file}: unknown kind {kind!r}")
-    import bayes_gmm
-    cls = getattr(bayes_gmm, kind)
+    from . import estimators
+    cls = getattr(estimators, kind)
     try:
         est = cls(**settings)
     except TypeError as e:

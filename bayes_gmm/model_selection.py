@@ -20,7 +20,10 @@ import warnings
 import jax
 import numpy as np
 
-from . import _validation as V
+from . import _checks as C
+from .bayes.posterior import fit_nuts, fit_svi
+from .densities import log_prob, n_parameters
+from .fit import fit_em
 
 __all__ = ["compare"]
 
@@ -30,18 +33,17 @@ METHODS = ("em", "nuts", "svi")
 def _key(key, random_state):
     if key is not None and random_state is not None:
         raise ValueError("pass key or random_state, not both")
-    if key is None:
-        key = 0 if random_state is None else random_state
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return jax.random.key(int(key))
-    return key
+    if key is None and random_state is None:
+        raise TypeError("key is required: pass key=jax.random.key(seed) (or random_state=seed)")
+    return C.check_key(key if key is not None else random_state,
+                       "key" if key is not None else "random_state")
 
 
 def _check_ks(n_components, n_samples):
     if isinstance(n_components, (int, np.integer)) and not isinstance(n_components, bool):
         n_components = [n_components]
     try:
-        ks = [V.check_n_components(k, n_samples) for k in n_components]
+        ks = [C.check_n_components(k, n_samples) for k in n_components]
     except TypeError:
         raise TypeError("n_components must be an int or a sequence of ints; got "
                         f"{n_components!r}") from None
@@ -64,7 +66,7 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     method : "em" (BIC/AIC of the maximum-likelihood or MAP fit), "nuts" or "svi"
         (PSIS-LOO of the posterior; BIC/AIC of an EM fit are reported alongside).
     covariance_type : "full" | "tied" | "diag" | "spherical".
-    key, random_state : a `jax.random.key` or an int seed (one or the other; default 0).
+    key, random_state : a `jax.random.key` or an int seed (one or the other is required).
         Each K gets ``jax.random.fold_in(key, K)``.
     return_fits : if True, also return a dict K -> fit (`EMResult` for EM, InferenceData for
         NUTS/SVI).
@@ -86,14 +88,9 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     """
     import pandas as pd
 
-    from .densities import log_prob
-    from .em import fit_em
-    from .params import n_parameters
-
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    covariance_type = V.check_covariance_type(covariance_type)
-    X = V.check_X(X)
+    C.check_choice("method", method, METHODS)
+    covariance_type = C.check_covariance_type(covariance_type)
+    X = C.check_X(X)
     n, d = X.shape
     ks = _check_ks(n_components, n)
     key = _key(key, random_state)
@@ -106,12 +103,11 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
         res = fit_em(X, k, key=kk, covariance_type=covariance_type, **em_kwargs)
         ems[k] = res
         loglik = float(np.sum(np.asarray(log_prob(res.params, X), np.float64)))
-        p = n_parameters(k, d, covariance_type)
+        p = n_parameters(res.params)
         rows.append({"n_parameters": p, "log_likelihood": loglik,
                      "bic": -2.0 * loglik + p * np.log(n), "aic": -2.0 * loglik + 2.0 * p})
         if method != "em":
-            from . import inference
-            fit = inference.fit_nuts if method == "nuts" else inference.fit_svi
+            fit = fit_nuts if method == "nuts" else fit_svi
             idatas[k] = fit(X, k, key=kk, covariance_type=covariance_type, **fit_kwargs)
     table = pd.DataFrame(rows, index=pd.Index(ks, name="n_components"))
 

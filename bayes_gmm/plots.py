@@ -17,7 +17,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
 
-from .params import GMMParams
+from .bayes.idata import posterior_family
+from .core.params import GMMParams
 
 __all__ = ["plot_components", "plot_uncertainty", "plot_convergence", "plot_model_selection",
            "plot_trace", "plot_posterior", "plot_coclustering"]
@@ -52,10 +53,7 @@ def _as_point_params(fit) -> GMMParams:
 
 
 def _posterior_covariance_type(posterior) -> str:
-    dims = posterior["covariances"].dims[2:]
-    if dims and dims[0] == "component":
-        return {3: "full", 2: "diag", 1: "spherical"}[len(dims)]
-    return "tied"
+    return posterior_family(posterior).name
 
 
 def _posterior_draws(idata, n_draws: int | None, seed: int = 0) -> list[GMMParams]:
@@ -93,14 +91,14 @@ def _resolve(fit):
 
 
 def _check_data(X) -> np.ndarray:
-    from ._validation import check_X
+    from ._checks import check_X
     return np.asarray(check_X(X, dtype=np.float64))
 
 
 def _labels(X, fit, idata, params) -> np.ndarray:
     """Most probable cluster per row (posterior-averaged when a posterior is available)."""
     if idata is not None:
-        from .diagnostics import assignment_probabilities
+        from .bayes.diagnostics import assignment_probabilities
         return np.asarray(assignment_probabilities(idata, X)["cluster"]).astype(int)
     if hasattr(fit, "predict") and hasattr(fit, "weights_"):      # a fitted estimator
         return np.asarray(fit.predict(X)).astype(int)
@@ -119,16 +117,8 @@ def _pair_covariances(p: GMMParams, i: int, j: int) -> np.ndarray:
     """(K, 2, 2) covariance blocks of features (i, j) for any covariance type."""
     k, d = p.means.shape
     c = np.asarray(p.covariances, np.float64)
-    t = p.covariance_type
-    # NumPy, not params.full_covariances: float64 must survive without JAX's x64 flag
-    if t == "full":
-        full = c
-    elif t == "tied":
-        full = np.broadcast_to(c, (k, d, d))
-    elif t == "diag":
-        full = c[:, :, None] * np.eye(d)[None]
-    else:
-        full = c[:, None, None] * np.eye(d)[None]
+    # NumPy, not jax.numpy: float64 must survive without JAX's x64 flag
+    full = p.family.to_full(c, k, d, xp=np)
     return full[:, [i, j]][:, :, [i, j]]
 
 
@@ -252,7 +242,7 @@ def plot_uncertainty(X, idata, ax=None, features=(0, 1), threshold: float = 0.5,
     matplotlib.figure.Figure with one scatter collection of all N points (colour = entropy)
     and one of the uncertain ones outlined.
     """
-    from .diagnostics import assignment_probabilities
+    from .bayes.diagnostics import assignment_probabilities
     X = _check_data(X)
     idata = getattr(idata, "idata_", idata)
     if not _is_idata(idata):
@@ -350,7 +340,7 @@ def plot_model_selection(table):
 def _relabelled(idata, reference):
     if reference is None:
         return idata
-    from .relabel import relabel
+    from .bayes.relabel import relabel
     return relabel(idata, reference=reference)
 
 
@@ -391,7 +381,7 @@ def plot_coclustering(idata, X, ax=None):
     probability of that cluster (most certain first), so blocks appear on the diagonal.
     Returns the Figure (one image of shape (N, N)).
     """
-    from .diagnostics import assignment_probabilities, coclustering
+    from .bayes.diagnostics import assignment_probabilities, coclustering
     X = _check_data(X)
     idata = getattr(idata, "idata_", idata)
     probs = assignment_probabilities(idata, X)

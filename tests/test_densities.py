@@ -10,7 +10,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
 
 import bayes_gmm as bg
-from bayes_gmm.params import COVARIANCE_TYPES, full_covariances
+from helpers import COVARIANCE_TYPES, full_covariances
 
 K, D = 3, 2
 

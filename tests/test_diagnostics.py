@@ -8,10 +8,12 @@ import pandas as pd
 import pytest
 
 import bayes_gmm as bg
-from bayes_gmm.diagnostics import _cocluster
-from bayes_gmm.inference import _loglik_draws, _to_inference_data
+from bayes_gmm.bayes.diagnostics import _cocluster
+from bayes_gmm.bayes.idata import to_inference_data
+from bayes_gmm.core.mixture import log_prob_draws
+from bayes_gmm.core.params import GMMParams
 
-_LOGLIK = jax.jit(lambda X, w, m, c: _loglik_draws(X, w, m, c, "full"))
+_LOGLIK = jax.jit(lambda X, w, m, c: log_prob_draws(GMMParams(w, m, c, "full"), X))
 REF = bg.GMMParams(np.array([0.3, 0.7]), np.array([[0.0, 0.0], [4.0, 1.0]]),
                    np.array([[[1.0, 0.2], [0.2, 0.5]], [[0.7, -0.1], [-0.1, 1.2]]]), "full")
 
@@ -39,7 +41,7 @@ def _idata(draws, X, diverging=None):
     with jax.enable_x64(True):
         ll = np.asarray(_LOGLIK(X, *flat)).reshape(c, s, -1)
     stats = None if diverging is None else {"diverging": diverging}
-    return _to_inference_data(draws, ll, X, REF, "full", "nuts", sample_stats=stats)
+    return to_inference_data(draws, ll, X, REF, "full", "nuts", sample_stats=stats)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import bayes_gmm as bg
-from bayes_gmm.em import _fit_em_jit
-from bayes_gmm.params import COVARIANCE_TYPES, precision_cholesky
+from bayes_gmm.core.em import fit_jit
+from helpers import COVARIANCE_TYPES, full_covariances, get_family
 
 
 def _blobs(n, d, k, seed=0, spread=3.0):
@@ -168,11 +168,11 @@ def test_refit_same_shapes_does_not_recompile():
     X2, _ = _blobs(137, 2, 2, seed=2)
     X1, X2 = X1.astype(np.float32), X2.astype(np.float32)
     bg.fit_em(X1, 2, key=jax.random.key(0), max_iter=7)
-    size = _fit_em_jit._cache_size()
+    size = fit_jit._cache_size()
     # New data, key, tol and reg_covar: values, not shapes, so no new trace.
     bg.fit_em(X2, 2, key=jax.random.key(1), max_iter=7, tol=1e-5, reg_covar=1e-4)
     bg.fit_em(X1 * 3.0, 2, key=3, max_iter=7, sample_weight=None)
-    assert _fit_em_jit._cache_size() == size
+    assert fit_jit._cache_size() == size
     # Counting traces of a user-level jit of fit_em as well.
     traces = []
 
@@ -357,7 +357,7 @@ def test_bad_init_params_raise(small):
 def test_precision_cholesky_of_fit_is_sklearn_layout(x64, faithful, faithful_fit):
     # The fitted covariances give scikit-learn's precisions_cholesky_ layout (upper).
     from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
-    u = np.asarray(precision_cholesky(jnp.asarray(faithful_fit.params.covariances), "full"))
+    u = np.asarray(get_family("full").precision_cholesky(jnp.asarray(faithful_fit.params.covariances)))
     np.testing.assert_allclose(u, _compute_precision_cholesky(faithful_fit.params.covariances,
                                                               "full"), rtol=1e-10)
 
@@ -372,7 +372,7 @@ def test_floor_does_not_swamp_far_apart_components(dtype, covariance_type):
     with jax.enable_x64(dtype == np.float64):
         r = bg.fit_em(X.astype(dtype), 2, key=jax.random.key(0), init="kmeans",
                       covariance_type=covariance_type)
-        cov = np.asarray(bg.params.full_covariances(r.params), np.float64)
+        cov = np.asarray(full_covariances(r.params), np.float64)
     order = np.argsort(np.asarray(r.params.means, np.float64)[:, 0])
     parts = [X[:100], X[100:]]
     if covariance_type == "tied":

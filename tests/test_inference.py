@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import bayes_gmm as bg
-from bayes_gmm.inference import TRACE_COUNTS
-from bayes_gmm.priors import resolve_prior
+from bayes_gmm.bayes.programs import TRACE_COUNTS
+from bayes_gmm.core.prior import resolve_prior
 
 # --- K = 1: the Normal-Inverse-Wishart posterior in closed form --------------------------
 
@@ -93,15 +93,15 @@ def test_svi_k1_matches_niw_posterior():
 
 def test_no_recompile_on_new_data_of_same_shape(conj):
     """Repeated fits with the same settings and shapes reuse the compiled program."""
-    from bayes_gmm.inference import _nuts_program
+    from bayes_gmm.bayes.programs import nuts_program
     _, _, traced = conj
     assert traced <= 1                # the fixture's fit traced at most once
-    before, cache = TRACE_COUNTS["nuts"], _nuts_program._cache_size()
+    before, cache = TRACE_COUNTS["nuts"], nuts_program._cache_size()
     for seed in (11, 12, 13):
         idata = bg.fit_nuts(_data1(seed), 1, key=seed, prior=PRIOR1, **NUTS1)
         assert idata.posterior["means"].shape == (4, 1000, 1, 2)
     assert TRACE_COUNTS["nuts"] == before
-    assert _nuts_program._cache_size() == cache
+    assert nuts_program._cache_size() == cache
 
 
 # --- K = 3 in 2-D ------------------------------------------------------------------------
@@ -186,7 +186,7 @@ def test_svi_agrees_with_nuts(three):
     X, nuts = three
     svi = bg.fit_svi(X, 3, key=2, num_steps=3000, num_samples=2000, progress_bar=False)
     # Each fit labels components after its own MAP-EM run: align SVI's with NUTS's MAP.
-    from bayes_gmm.inference import params_from_dataset
+    from bayes_gmm.bayes.idata import params_from_dataset
     svi = bg.relabel(svi, params_from_dataset(nuts["map"]))
     for v in ("weights", "means", "covariances"):
         a = nuts.posterior[v].mean(("chain", "draw")).values

@@ -11,7 +11,7 @@ import pytest
 
 import bayes_gmm as bg
 from bayes_gmm import io as bio
-from bayes_gmm.params import GMMParams
+from bayes_gmm import GMMParams
 
 
 def _assert_same(a, b):

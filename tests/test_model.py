@@ -10,8 +10,9 @@ from numpyro.infer import Predictive
 from numpyro.infer.util import log_density
 
 import bayes_gmm as bg
-from bayes_gmm.model import gmm_model
-from bayes_gmm.priors import resolve_prior
+from bayes_gmm import gmm_model
+from bayes_gmm.core.prior import resolve_prior
+from helpers import full_covariances
 
 from conftest import COVARIANCE_TYPES
 
@@ -102,7 +103,7 @@ def test_map_many_components_stays_positive_definite(x64, two_clusters, covarian
     assert all(np.all(np.isfinite(a)) for a in (p.weights, p.means, p.covariances))
     assert np.isfinite(res.objective)
     np.testing.assert_allclose(np.sum(p.weights), 1.0, rtol=1e-12)
-    cov = np.asarray(bg.params.full_covariances(p))
+    cov = np.asarray(full_covariances(p))
     assert np.all(np.linalg.eigvalsh(cov) > 0)
     tr = np.asarray(res.trace)
     tr = tr[np.isfinite(tr)]

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 import bayes_gmm as bg
 from bayes_gmm import plots
-from bayes_gmm.params import GMMParams
+from bayes_gmm import GMMParams
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -207,7 +207,7 @@ def test_trace_and_posterior_wrappers(idata):
 
 
 def test_uncertainty_and_coclustering(two_clusters, idata):
-    from bayes_gmm.diagnostics import assignment_probabilities, coclustering
+    from bayes_gmm import assignment_probabilities, coclustering
     X, _ = two_clusters
     fig = plots.plot_uncertainty(X, idata, threshold=0.3)
     ent = np.asarray(assignment_probabilities(idata, X)["entropy"])

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import bayes_gmm as bg
-from bayes_gmm.params import full_covariances
+from helpers import full_covariances
 
 from conftest import COVARIANCE_TYPES
 

@@ -8,7 +8,8 @@ import pytest
 from scipy.optimize import linear_sum_assignment as scipy_lsa
 
 import bayes_gmm as bg
-from bayes_gmm.inference import _to_inference_data, covariance_dims
+from bayes_gmm.bayes.idata import to_inference_data
+from helpers import get_family
 
 from conftest import COVARIANCE_TYPES
 
@@ -43,7 +44,7 @@ def _idata(draws, ref, n_obs=5):
     c, s = draws["weights"].shape[:2]
     X = np.zeros((n_obs, ref.means.shape[1]))
     ll = np.zeros((c, s, n_obs))
-    return _to_inference_data(draws, ll, X, ref, ref.covariance_type, "nuts")
+    return to_inference_data(draws, ll, X, ref, ref.covariance_type, "nuts")
 
 
 def _permute_draws(draws, perm, t):
@@ -132,7 +133,7 @@ def test_relabel_restores_permuted_posterior_exactly(covariance_type, k):
         np.testing.assert_array_equal(fixed.posterior_raw[v].values, before[v])
     assert fixed.posterior.attrs["relabelled"] == 1
     assert scrambled.posterior.attrs["relabelled"] == 0
-    assert fixed.posterior["covariances"].dims[2:] == covariance_dims(covariance_type)
+    assert fixed.posterior["covariances"].dims[2:] == get_family(covariance_type).dims
     # reference=None uses the map group (here the same reference).
     again = bg.relabel(scrambled)
     np.testing.assert_array_equal(again.posterior["means"].values,

@@ -1,4 +1,4 @@
-"""scale.py: many fits at once, a grid over K, streamed EM; float32 precision under an offset.
+"""fit.py and stream.py: many fits at once, a grid over K, streamed EM; float32 precision under an offset.
 
 References: separate `fit_em` calls (the vmapped and streamed fits must reproduce them to
 rounding), scipy densities for BIC, float64 fits for the float32 precision check.
@@ -11,9 +11,10 @@ import pytest
 from scipy.stats import multivariate_normal
 
 import bayes_gmm as bg
-from bayes_gmm import scale
-from bayes_gmm.em import _fit_em_jit
-from bayes_gmm.params import full_covariances
+from bayes_gmm import fit as fit_module
+from bayes_gmm import stream as stream_module
+from bayes_gmm.core.em import fit_jit
+from helpers import full_covariances
 
 RTOL = 1e-9
 
@@ -74,9 +75,9 @@ def test_fit_em_many_equals_separate_fits_and_does_not_recompile(x64, stack):
     # Each dataset stops on its own: not all at the same iteration here.
     assert len(set(np.asarray(many.n_iter).tolist())) > 1
     # New data of the same shape and new keys reuse the compiled program.
-    before = scale._fit_em_many_jit._cache_size()
+    before = fit_module._fit_em_many_jit._cache_size()
     again = bg.fit_em_many(stack[::-1] * 2.0, 3, key=jax.random.key(9), tol=1e-8, max_iter=200)
-    assert scale._fit_em_many_jit._cache_size() == before
+    assert fit_module._fit_em_many_jit._cache_size() == before
     assert np.all(np.isfinite(np.asarray(again.objective)))
 
 
@@ -85,7 +86,7 @@ def test_fit_em_many_vmapped_groups_equal_separate_fits(x64, stack, monkeypatch,
     """The accelerator layout (datasets vmapped in groups; a batched while loop runs until a
     group's slowest fit converges, and a remainder group of 1 when 4 = 3 + 1) gives each
     dataset exactly its own fit: converged members stop changing, their trace stays NaN."""
-    monkeypatch.setattr(scale, "_group_size", lambda b, Xs: group)
+    monkeypatch.setattr(fit_module, "_group_size", lambda b, Xs: group)
     keys = jax.random.split(jax.random.key(3), len(stack))
     many = bg.fit_em_many(stack, 3, keys=keys, tol=1e-8, max_iter=200)
     for i in range(len(stack)):
@@ -138,9 +139,9 @@ def _scipy_bic(params, X):
 def test_fit_em_grid_compiles_once_per_k_and_picks_three(x64):
     X = _three_blobs(300, seed=5)
     opts = dict(max_iter=37, tol=1e-6)           # options no other test compiles
-    before = _fit_em_jit._cache_size()
+    before = fit_jit._cache_size()
     grid = bg.fit_em_grid(X, [2, 3, 4], key=jax.random.key(0), **opts)
-    assert _fit_em_jit._cache_size() - before == 3              # one program per K
+    assert fit_jit._cache_size() - before == 3              # one program per K
     assert isinstance(grid, bg.EMGridResult)
     assert sorted(grid.results) == [2, 3, 4]
     assert grid.best == 3
@@ -150,9 +151,9 @@ def test_fit_em_grid_compiles_once_per_k_and_picks_three(x64):
         _assert_same_fit(grid.results[k], bg.fit_em(X, k, key=jax.random.key(0), **opts))
     assert grid.aic[3] < grid.aic[2]
     # A second grid on new data of the same shape compiles nothing.
-    after_first = _fit_em_jit._cache_size()
+    after_first = fit_jit._cache_size()
     bg.fit_em_grid(_three_blobs(300, seed=6), [2, 3, 4], key=jax.random.key(1), **opts)
-    assert _fit_em_jit._cache_size() == after_first
+    assert fit_jit._cache_size() == after_first
     with pytest.raises(ValueError, match="repeat"):
         bg.fit_em_grid(X, [2, 2], key=0)
 
@@ -174,11 +175,11 @@ def test_stream_equals_in_memory_with_same_init(x64, blobs, covariance_type, map
     prior = bg.GMMPrior(weight_concentration=2.0) if map_ else None
     init = _init(3, covariance_type, jnp.float64, X[[0, 300, 600]], 1.0)
     chunks = [X[a:b] for a, b in zip(UNEVEN[:-1], UNEVEN[1:])]
-    before = scale._stream_estep._cache_size()
+    before = stream_module._stream_estep._cache_size()
     st = bg.fit_em_stream(chunks, 3, key=0, covariance_type=covariance_type, prior=prior,
                           init=init, tol=1e-8, max_iter=100)
     # Uneven chunks are padded to one shape: at most one new compilation of the step.
-    assert scale._stream_estep._cache_size() - before <= 1
+    assert stream_module._stream_estep._cache_size() - before <= 1
     ref = bg.fit_em(X, 3, key=0, covariance_type=covariance_type, prior=prior, init=init,
                     tol=1e-8, max_iter=100)
     _assert_same_fit(st, ref)

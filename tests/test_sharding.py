@@ -20,7 +20,8 @@ SCRIPT = textwrap.dedent(r"""
     import jax, jax.numpy as jnp, numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
     import bayes_gmm as bg
-    from bayes_gmm import em
+    from bayes_gmm import _checks
+    from bayes_gmm.core import em
 
     assert len(jax.devices()) == 4, jax.devices()
     mesh = Mesh(np.array(jax.devices()), ("data",))
@@ -41,15 +42,15 @@ SCRIPT = textwrap.dedent(r"""
             "explicit_params": dict(init="k-means++", prior=None, init_params=init_params),
         }
         for name, c in cases.items():
-            prior = None if c["prior"] is None else em._prior_arrays(c["prior"], jnp.float64)
+            prior = None if c["prior"] is None else _checks.prior_arrays(c["prior"], jnp.float64)
             static = dict(k=3, covariance_type="full", max_iter=100, n_init=1,
                           init=c["init"], batch_size=None)
             args = (jax.random.key(1), prior, None, c["init_params"], 1e-8, 1e-6)
-            compiled = em._fit_em_jit.lower(Xs, *args, **static).compile()
+            compiled = em.fit_jit.lower(Xs, *args, **static).compile()
             hlo = compiled.as_text()
             gathers = re.findall(r"= (\w+\[[\d,]*\])\{[^}]*\} all-gather\(", hlo)
             sharded = compiled(Xs, *args)
-            single = em._fit_em_jit(X1, *args, **static)
+            single = em.fit_jit(X1, *args, **static)
             rel = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))
                             / max(1.0, float(np.max(np.abs(np.asarray(b))))))
                       for a, b in zip(jax.tree.leaves(sharded.params),

@@ -22,15 +22,15 @@ import numpy as np
 from jax import lax
 from jax.scipy.special import logsumexp
 
-from . import _validation as V
-from .em import _weighted_log_prob
-from .params import GMMParams
+from .. import _checks as C
+from ..core.mixture import weighted_log_prob
+from ..core.params import GMMParams
+from .idata import flat_draws
+from .model import SITES
+from .relabel import relabel
 
 __all__ = ["DiagnosticWarning", "summary", "check_diagnostics", "assignment_probabilities",
            "coclustering"]
-
-SITES = ("weights", "means", "covariances")
-
 
 class DiagnosticWarning(UserWarning):
     """A sampling diagnostic failed (R-hat, ESS, divergences, chains in different modes)."""
@@ -51,40 +51,21 @@ def _posterior(idata):
 
 def _flat_draws(idata) -> GMMParams:
     """The posterior as a `GMMParams` whose arrays have one leading draw axis (S, ...)."""
-    post = _posterior(idata)
-    t = post.attrs.get("covariance_type", "full")
-    arrs = []
-    for s in SITES:
-        a = np.asarray(post[s].values)
-        arrs.append(a.reshape((-1,) + a.shape[2:]))
-    return GMMParams(*arrs, t)
+    return flat_draws(_posterior(idata))
 
 
 def _relabelled(idata):
     post = _posterior(idata)
     if int(post.attrs.get("relabelled", 0)) == 0 and "map" in idata.groups():
-        from .relabel import relabel
         return relabel(idata)
     return idata
-
-
-def _scope(dtype):
-    return jax.enable_x64(True) if np.dtype(dtype) == np.float64 else _null()
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def _check_X(idata, X):
     draws = _flat_draws(idata)
     dtype = draws.means.dtype
-    Xa = V.check_X(X, dtype=dtype)
-    V.check_n_features(Xa, draws.means.shape[-1])
+    Xa = C.check_X(X, dtype=dtype)
+    C.check_n_features(Xa, draws.means.shape[-1])
     return Xa, draws
 
 
@@ -222,7 +203,7 @@ def _stuck_chains(idata, post, names, mode_sds):
 # --- per-draw responsibilities ---------------------------------------------------------
 
 def _resp_one(w, m, c, covariance_type, X):
-    wlp = _weighted_log_prob(GMMParams(w, m, c, covariance_type), X)
+    wlp = weighted_log_prob(GMMParams(w, m, c, covariance_type), X)
     return jnp.exp(wlp - logsumexp(wlp, axis=1, keepdims=True))
 
 
@@ -270,7 +251,7 @@ def assignment_probabilities(idata, X, *, hdi_prob=0.94):
     mean = np.empty((n, k), Xa.dtype)
     lo = np.empty((n, k), Xa.dtype)
     hi = np.empty((n, k), Xa.dtype)
-    with _scope(Xa.dtype):
+    with C.x64_scope(Xa.dtype):
         w, m, c = (jnp.asarray(a) for a in (d.weights, d.means, d.covariances))
         for start in range(0, n, b):
             # The last chunk slides back so every call has the same shape (one compile).
@@ -334,7 +315,7 @@ def coclustering(idata, X):
     n = Xa.shape[0]
     s, k = d.weights.shape
     chunk = int(max(1, min(s, 4_000_000 // max(1, n * k))))
-    with _scope(Xa.dtype):
+    with C.x64_scope(Xa.dtype):
         p = _cocluster(jnp.asarray(d.weights), jnp.asarray(d.means),
                        jnp.asarray(d.covariances), jnp.asarray(Xa),
                        covariance_type=d.covariance_type, chunk=chunk)
@@ -350,7 +331,7 @@ def coclustering(idata, X):
 def _predictive_chunk(w, m, c, X, *, covariance_type):
     """log mean_s p(x | θ_s) (B,) and mean_s r⁽ˢ⁾ (B, K) for one row chunk."""
     def one(a, b, cc):
-        wlp = _weighted_log_prob(GMMParams(a, b, cc, covariance_type), X)
+        wlp = weighted_log_prob(GMMParams(a, b, cc, covariance_type), X)
         lse = logsumexp(wlp, axis=1)
         return lse, jnp.exp(wlp - lse[:, None])
     lse, r = jax.vmap(one)(w, m, c)
@@ -367,7 +348,7 @@ def posterior_predictive(idata, X):
     b = _row_chunks(n, s * k)
     logp = np.empty((n,), Xa.dtype)
     resp = np.empty((n, k), Xa.dtype)
-    with _scope(Xa.dtype):
+    with C.x64_scope(Xa.dtype):
         w, m, c = (jnp.asarray(a) for a in (d.weights, d.means, d.covariances))
         for start in range(0, n, b):
             st = max(0, min(start, n - b))

@@ -15,20 +15,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validation as V
-from .diagnostics import assignment_probabilities, check_diagnostics, posterior_predictive
-from .estimators import (GaussianMixture, _check_array, _check_random_state,
-                         _exception_classes, _input_dtype, _x64_scope)
-from .inference import fit_nuts, fit_svi
-from .params import GMMParams
-from .priors import GMMPrior, check_prior
+from .. import _checks as C
+from ..bayes.diagnostics import (assignment_probabilities, check_diagnostics,
+                                 posterior_predictive)
+from ..bayes.posterior import fit_nuts, fit_svi
+from ..core import mixture
+from ..core.params import GMMParams
+from ._base import MixtureEstimator, check_array
+from .gaussian import GaussianMixture
 
 __all__ = ["BayesianGaussianMixture"]
 
 METHODS = ("nuts", "svi")
 
 
-class BayesianGaussianMixture:
+class BayesianGaussianMixture(MixtureEstimator):
     """Gaussian mixture with a posterior over its parameters (NUTS or SVI from MAP-EM).
 
     Parameters
@@ -39,7 +40,7 @@ class BayesianGaussianMixture:
     method : "nuts" (Hamiltonian Monte Carlo) or "svi" (variational, AutoMultivariateNormal).
     num_warmup, num_samples, num_chains : NUTS warm-up and kept draws per chain, chains
         (SVI draws ``num_samples`` from its guide).
-    svi_steps : optimisation steps for SVI.
+    num_steps : optimisation steps for SVI.
     random_state : None, int, NumPy Generator/RandomState or JAX key.
     progress_bar : show progress bars while sampling.
 
@@ -62,7 +63,7 @@ class BayesianGaussianMixture:
     """
 
     def __init__(self, n_components=1, *, covariance_type="full", prior=None, method="nuts",
-                 num_warmup=500, num_samples=1000, num_chains=4, svi_steps=5000,
+                 num_warmup=500, num_samples=1000, num_chains=4, num_steps=5000,
                  random_state=None, progress_bar=True):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -71,25 +72,12 @@ class BayesianGaussianMixture:
         self.num_warmup = num_warmup
         self.num_samples = num_samples
         self.num_chains = num_chains
-        self.svi_steps = svi_steps
+        self.num_steps = num_steps
         self.random_state = random_state
         self.progress_bar = progress_bar
 
-    # The scikit-learn protocol, shared with GaussianMixture.
-    _get_param_names = classmethod(GaussianMixture._get_param_names.__func__)
-    get_params = GaussianMixture.get_params
-    set_params = GaussianMixture.set_params
-    __repr__ = GaussianMixture.__repr__
-    _check_feature_names = GaussianMixture._check_feature_names
-
     def __sklearn_is_fitted__(self):
         return hasattr(self, "idata_")
-
-    def _check_is_fitted(self):
-        if not self.__sklearn_is_fitted__():
-            raise _exception_classes()[0](
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this estimator.")
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -105,22 +93,20 @@ class BayesianGaussianMixture:
         -------
         self
         """
-        k = V.check_n_components(self.n_components)
-        covariance_type = V.check_covariance_type(self.covariance_type)
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
-        prior = GMMPrior() if self.prior is None else self.prior
-        dtype = _input_dtype(X)
-        Xa = _check_array(X, dtype)
+        k = C.check_n_components(self.n_components)
+        covariance_type = C.check_covariance_type(self.covariance_type)
+        C.check_choice("method", self.method, METHODS)
+        dtype = C.estimator_dtype(X)
+        Xa = check_array(X, dtype)
         n, d = Xa.shape
-        V.check_n_components(k, n)
-        check_prior(prior, k, d, covariance_type)
-        key = _check_random_state(self.random_state)
+        C.check_n_components(k, n)
+        prior = C.check_prior(self.prior, k, d, covariance_type)
+        key = C.check_random_state(self.random_state)
         k_map, k_fit = jax.random.split(key)
         self.map_ = GaussianMixture(k, covariance_type=covariance_type, prior=prior,
                                     n_init=5, max_iter=500, tol=1e-8, init_params="k-means++",
                                     random_state=k_map).fit(X)
-        with _x64_scope(dtype):
+        with C.x64_scope(dtype):
             init = GMMParams(jnp.asarray(self.map_.weights_), jnp.asarray(self.map_.means_),
                              jnp.asarray(self.map_.covariances_), covariance_type)
             if self.method == "nuts":
@@ -133,7 +119,7 @@ class BayesianGaussianMixture:
             else:
                 self.idata_ = fit_svi(Xa, k, key=k_fit, prior=prior,
                                       covariance_type=covariance_type,
-                                      num_steps=self.svi_steps,
+                                      num_steps=self.num_steps,
                                       num_samples=self.num_samples, init=init,
                                       progress_bar=self.progress_bar)
         if self.method == "nuts":
@@ -157,8 +143,6 @@ class BayesianGaussianMixture:
         return self.fit(X).predict(X)
 
     # -- prediction --------------------------------------------------------------------
-
-    _validate_X = GaussianMixture._validate_X
 
     def predict_proba(self, X):
         """Posterior-averaged responsibilities E_θ[p(z = k | x, θ)]: (N, D) -> (N, K)."""
@@ -197,22 +181,19 @@ class BayesianGaussianMixture:
         t = self._covariance_type_fit
         flat = [np.asarray(post[v].values) for v in ("weights", "means", "covariances")]
         flat = [a.reshape((-1,) + a.shape[2:]) for a in flat]
-        key = jax.random.fold_in(_check_random_state(self.random_state), 2)
-        with _x64_scope(self.means_.dtype):
+        key = jax.random.fold_in(C.check_random_state(self.random_state), 2)
+        with C.x64_scope(self.means_.dtype):
             Xs, ys = _sample_predictive(key, *(jnp.asarray(a) for a in flat), t, int(n_samples))
             Xs, ys = jax.device_get((Xs, ys))
         return np.asarray(Xs, self.means_.dtype), np.asarray(ys, np.int64)
 
 
 def _sample_predictive(key, weights, means, covariances, covariance_type, n):
-    from .params import full_covariances
-    k0, k1, k2 = jax.random.split(key, 3)
-    s = weights.shape[0]
-    idx = jax.random.randint(k0, (n,), 0, s)
-    labels = jax.random.categorical(k1, jnp.log(weights[idx]))
-    cov = jax.vmap(lambda w, m, c: full_covariances(GMMParams(w, m, c, covariance_type)))(
-        weights[idx], means[idx], covariances[idx])                           # (n, K, D, D)
-    chol = jnp.linalg.cholesky(cov[jnp.arange(n), labels])
-    mu = means[idx, labels]
-    z = jax.random.normal(k2, mu.shape, mu.dtype)
-    return mu + jnp.einsum("nde,ne->nd", chol, z), labels
+    """One row from each of n random posterior draws (S, ...): (X (n, D), labels (n,))."""
+    k0, k1 = jax.random.split(key)
+    idx = jax.random.randint(k0, (n,), 0, weights.shape[0])
+    keys = jax.random.split(k1, n)
+    X, labels = jax.vmap(lambda kk, w, m, c: mixture.sample(GMMParams(w, m, c, covariance_type),
+                                                           kk))(
+        keys, weights[idx], means[idx], covariances[idx])
+    return X, labels

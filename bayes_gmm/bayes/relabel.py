@@ -27,7 +27,8 @@ import numpy as np
 from jax import lax
 from jax.scipy.linalg import solve_triangular
 
-from .params import GMMParams, full_covariances
+from ..core.params import GMMParams
+from .idata import params_from_dataset, posterior_family
 
 __all__ = ["relabel", "relabel_permutations", "assignment_cost", "linear_sum_assignment"]
 
@@ -68,13 +69,9 @@ def assignment_cost(draws: GMMParams, reference: GMMParams) -> np.ndarray:
     m = jnp.asarray(draws.means)
     dt = m.dtype
     s, k, d = m.shape
-    expand = jax.vmap(lambda w, mm, cc: full_covariances(
-        GMMParams(w, mm, cc, draws.covariance_type)))
-    c_full = expand(jnp.asarray(draws.weights), m, jnp.asarray(draws.covariances, dt))
-    ref_full = full_covariances(GMMParams(jnp.asarray(reference.weights, dt),
-                                          jnp.asarray(reference.means, dt),
-                                          jnp.asarray(reference.covariances, dt),
-                                          reference.covariance_type))
+    expand = jax.vmap(lambda cc: draws.family.to_full(cc, k, d))
+    c_full = expand(jnp.asarray(draws.covariances, dt))
+    ref_full = reference.family.to_full(jnp.asarray(reference.covariances, dt), k, d)
     cost = _kl_cost(jnp.asarray(draws.weights), m, c_full, jnp.asarray(reference.means, dt),
                     ref_full)
     return np.asarray(cost)
@@ -150,23 +147,18 @@ def _best_permutations(cost: np.ndarray) -> np.ndarray:
     return out
 
 
-def _posterior_params(ds, covariance_type) -> GMMParams:
-    return GMMParams(*(np.asarray(ds[v].values) for v in ("weights", "means", "covariances")),
-                     covariance_type)
-
-
 def relabel_permutations(idata, reference=None, group="posterior") -> np.ndarray:
     """The per-draw permutations :func:`relabel` applies: (chain, draw, K) int.
 
     ``perm[c, s, k]`` is the drawn component that receives label k.
     """
     ds = idata[group]
-    t = ds.attrs.get("covariance_type", "full")
+    t = posterior_family(ds).name
     if reference is None:
         reference = _map_reference(idata, t)
     if not isinstance(reference, GMMParams):
         raise TypeError(f"reference must be a GMMParams or None; got {type(reference).__name__}")
-    p = _posterior_params(ds, t)
+    p = params_from_dataset(ds, t)
     c, s, k = p.weights.shape
     if reference.means.shape != p.means.shape[2:]:
         raise ValueError(f"reference means have shape {reference.means.shape}; the posterior "
@@ -182,9 +174,7 @@ def _map_reference(idata, covariance_type):
     if "map" not in idata.groups():
         raise ValueError("reference is None and the InferenceData has no 'map' group; pass "
                          "reference=GMMParams(...)")
-    m = idata["map"]
-    return GMMParams(*(np.asarray(m[v].values) for v in ("weights", "means", "covariances")),
-                     covariance_type)
+    return params_from_dataset(idata["map"], covariance_type)
 
 
 def _permute(ds, perm):

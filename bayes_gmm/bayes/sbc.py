@@ -14,7 +14,7 @@ components of the weights, of each feature's means and of each feature's varianc
 and the log-likelihood Σₙ log p(yₙ | θ).
 
 In SBC the prior must not depend on the data: ``None`` fields of the `GMMPrior` take
-the *standardised* defaults of :func:`bayes_gmm.model.default_prior_for` (m₀ = 0, unit
+the *standardised* defaults of :func:`bayes_gmm.core.prior.standard_prior` (m₀ = 0, unit
 covariance scale), never data moments.
 
 Compilation happens once per configuration: one jitted, ``vmap``-ed program runs warmup
@@ -32,11 +32,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from jax.scipy.special import gammaincc, logsumexp
+from jax.scipy.special import gammaincc
 
-from . import _validation as V
-from .params import GMMParams, component_log_prob, full_covariances, precision_cholesky
-from .priors import GMMPrior, check_prior
+from .. import _checks as C
+from ..core import mixture
+from ..core.covariance import get_family
+from ..core.params import GMMParams
+from .model import gmm_model, model_prior
+from .programs import make_guide, run_nuts, run_svi
 
 __all__ = ["sbc", "plot_rank_histogram", "chi2_uniformity"]
 
@@ -48,7 +51,7 @@ METHODS = ("nuts", "svi")
 def _summary_names(k, d, covariance_type):
     names = [f"weights[{i}]" for i in range(k)]
     names += [f"means[{i},{j}]" for i in range(k) for j in range(d)]
-    if covariance_type == "tied":
+    if get_family(covariance_type).shared:
         names += [f"variances[{j}]" for j in range(d)]
     else:
         names += [f"variances[{i},{j}]" for i in range(k) for j in range(d)]
@@ -58,11 +61,10 @@ def _summary_names(k, d, covariance_type):
 def _summaries(weights, means, covariances, X, covariance_type):
     """Label-invariant scalars of one θ: (Q,). Order statistics over components."""
     params = GMMParams(weights, means, covariances, covariance_type)
-    var = jnp.diagonal(full_covariances(params), axis1=-2, axis2=-1)        # (K, D)
-    var = var[0] if covariance_type == "tied" else jnp.sort(var, axis=0).ravel()
-    u = precision_cholesky(covariances, covariance_type)
-    lp = component_log_prob(X, means, u, covariance_type) + jnp.log(weights)[None]
-    loglik = jnp.sum(logsumexp(lp, axis=1))
+    k, d = means.shape
+    var = params.family.variances(covariances, k, d)                        # (K, D)
+    var = var[0] if params.family.shared else jnp.sort(var, axis=0).ravel()
+    loglik = jnp.sum(mixture.log_prob(params, X))
     return jnp.concatenate([jnp.sort(weights), jnp.sort(means, axis=0).ravel(), var,
                             loglik[None]])
 
@@ -126,8 +128,6 @@ def _model_kwargs(prior, covariance_type):
 def _prior_sampler(n_components, n_features, n_samples, covariance_type, n_replications):
     from numpyro.infer import Predictive
 
-    from .model import gmm_model
-
     @jax.jit
     def draw(key, prior):
         out = Predictive(gmm_model, num_samples=n_replications)(
@@ -143,8 +143,6 @@ def _potential(z, X, prior, n_components, covariance_type):
     model is traced once, not at every NUTS call site."""
     from numpyro.infer.util import potential_energy
 
-    from .model import gmm_model
-
     return potential_energy(gmm_model, (X, n_components),
                             _model_kwargs(prior, covariance_type), z)
 
@@ -158,8 +156,6 @@ def _potential_and_constrain(n_components, n_features, n_samples, covariance_typ
     from numpyro import handlers
     from numpyro.distributions.transforms import biject_to
     from numpyro.infer.util import constrain_fn
-
-    from .model import gmm_model
 
     def unconstrained_sites(X, prior):
         tr = handlers.trace(handlers.seed(gmm_model, jax.random.key(0))).get_trace(
@@ -199,21 +195,17 @@ def _nuts_batch(n_components, n_features, n_samples, covariance_type, num_warmup
         k_init, k_nuts, k_rank = jax.random.split(key, 3)
         # Start where numpyro's init_to_uniform would: U(-2, 2) in unconstrained space.
         z0 = unravel(jax.random.uniform(k_init, (dim,), minval=-2.0, maxval=2.0))
-        state = init_kernel(z0, num_warmup, target_accept_prob=target_accept_prob,
-                            max_tree_depth=max_tree_depth, model_args=(X, k),
-                            model_kwargs=kw, rng_key=k_nuts)
-
-        def step(s, _):
-            s = sample_kernel(s, model_args=(X, k), model_kwargs=kw)
-            return s, (s.z, s.diverging)
-
-        # One scan over warmup + sampling: a single copy of the NUTS kernel to compile.
-        _, (zs, diverging) = jax.lax.scan(step, state, None, length=num_warmup + num_samples)
-        zs = jax.tree.map(lambda a: a[num_warmup::thin], zs)
+        zs, diverging = run_nuts(
+            init_kernel, sample_kernel, z0, k_nuts, num_warmup, num_samples,
+            lambda s: (s.z, s.diverging),
+            init_kwargs=dict(target_accept_prob=target_accept_prob,
+                             max_tree_depth=max_tree_depth, model_args=(X, k), model_kwargs=kw),
+            kernel_kwargs=dict(model_args=(X, k), model_kwargs=kw))
+        zs = jax.tree.map(lambda a: a[::thin], zs)
         post = jax.vmap(post_gen(X, k, **kw))(zs)
         draws = jax.vmap(lambda w, m, c: _summaries(w, m, c, X, covariance_type))(
             post["weights"], post["means"], post["covariances"])
-        return _ranks(k_rank, draws, truth), jnp.sum(diverging[num_warmup:])
+        return _ranks(k_rank, draws, truth), jnp.sum(diverging)
 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None)))
 
@@ -223,14 +215,11 @@ def _svi_batch(n_components, n_features, n_samples, covariance_type, num_steps,
                num_draws, learning_rate, prior_key):
     """A jitted, vmapped SVI fit (AutoMultivariateNormal, Adam) -> (ranks, final loss)."""
     from numpyro.infer import SVI, Trace_ELBO
-    from numpyro.infer.autoguide import AutoMultivariateNormal
     from numpyro.optim import Adam
-
-    from .model import gmm_model
 
     _, prior = prior_key
     k = n_components
-    guide = AutoMultivariateNormal(gmm_model)
+    guide = make_guide("auto_mvn")
     svi = SVI(gmm_model, guide, Adam(learning_rate), Trace_ELBO())
     # Set the guide's prototype once, on concrete dummy data (never under a trace).
     svi.init(jax.random.key(0), jnp.zeros((n_samples, n_features)), k,
@@ -240,13 +229,7 @@ def _svi_batch(n_components, n_features, n_samples, covariance_type, num_steps,
         kw = _model_kwargs(prior, covariance_type)
         k_init, k_draw, k_rank = jax.random.split(key, 3)
         state = svi.init(k_init, X, k, **kw)
-
-        def step(s, _):
-            s, loss = svi.update(s, X, k, **kw)
-            return s, loss
-
-        state, losses = jax.lax.scan(step, state, None, length=num_steps)
-        params = svi.get_params(state)
+        params, losses = run_svi(svi, state, num_steps, (X, k), kw)
         post = guide.sample_posterior(k_draw, params, X, k, sample_shape=(num_draws,), **kw)
         draws = jax.vmap(lambda w, m, c: _summaries(w, m, c, X, covariance_type))(
             post["weights"], post["means"], post["covariances"])
@@ -257,12 +240,8 @@ def _svi_batch(n_components, n_features, n_samples, covariance_type, num_steps,
 
 def _resolve_fixed_prior(prior, n_components, n_features, covariance_type):
     """A fully specified prior of arrays; ``None`` fields take data-independent defaults."""
-    from .model import default_prior_for
-
-    if prior is None:
-        prior = GMMPrior()
-    check_prior(prior, n_components, n_features, covariance_type)
-    return default_prior_for(None, n_components, prior, covariance_type, n_features)
+    prior = C.check_prior(prior, n_components, n_features, covariance_type)
+    return model_prior(None, n_components, prior, covariance_type, n_features)
 
 
 def _prior_layout(prior):
@@ -281,13 +260,13 @@ class _HashablePrior(tuple):
 
 
 def _check_positive_int(name, value, minimum=1):
-    return V.check_int(name, value, minimum)
+    return C.check_int(name, value, minimum)
 
 
 def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
         prior=None, fit_prior=None, covariance_type="full", method="nuts", num_warmup=200,
-        num_samples=200, thin=1, n_bins=None, batch_size=None, target_accept_prob=0.8,
-        max_tree_depth=8, svi_steps=2000, learning_rate=1e-2):
+        num_samples=200, thin=1, n_bins=None, replications_per_batch=None,
+        target_accept_prob=0.8, max_tree_depth=8, num_steps=2000, learning_rate=1e-2):
     r"""Simulation-based calibration of the Bayesian Gaussian mixture.
 
     Parameters
@@ -305,10 +284,10 @@ def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
     thin : keep every ``thin``-th NUTS draw (reduces autocorrelation; L = num_samples//thin).
         For SVI, L = num_samples // thin independent guide draws.
     n_bins : bins of the χ² test (default: about R/5, at most 20 and at most L+1).
-    batch_size : replications per compiled, vmapped call (default: min(R, 50)); the same
-        program is reused for every batch, padded at the end.
+    replications_per_batch : replications per compiled, vmapped call (default:
+        min(R, 50)); the same program is reused for every batch, padded at the end.
     target_accept_prob, max_tree_depth : NUTS settings.
-    svi_steps, learning_rate : SVI settings (Adam).
+    num_steps, learning_rate : SVI settings (Adam steps and step size).
 
     Returns
     -------
@@ -336,12 +315,11 @@ def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
     import xarray as xr
 
     n_replications = _check_positive_int("n_replications", n_replications, 2)
-    k = V.check_n_components(n_components)
+    k = C.check_n_components(n_components)
     d = _check_positive_int("n_features", n_features)
     n = _check_positive_int("n_samples", n_samples)
-    covariance_type = V.check_covariance_type(covariance_type)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    covariance_type = C.check_covariance_type(covariance_type)
+    C.check_choice("method", method, METHODS)
     num_warmup = _check_positive_int("num_warmup", num_warmup, 0)
     num_samples = _check_positive_int("num_samples", num_samples)
     thin = _check_positive_int("thin", thin)
@@ -355,19 +333,15 @@ def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
     if n_bins > n_draws + 1:
         raise ValueError(f"n_bins must be <= L + 1 = {n_draws + 1} (the number of rank "
                          f"values); got {n_bins}")
-    batch_size = min(n_replications, 50) if batch_size is None else \
-        _check_positive_int("batch_size", batch_size)
+    batch_size = min(n_replications, 50) if replications_per_batch is None else \
+        _check_positive_int("replications_per_batch", replications_per_batch)
     batch_size = min(batch_size, n_replications)
     if not isinstance(target_accept_prob, numbers.Real) or not 0 < target_accept_prob < 1:
         raise ValueError(f"target_accept_prob must be in (0, 1); got {target_accept_prob!r}")
     max_tree_depth = _check_positive_int("max_tree_depth", max_tree_depth)
-    svi_steps = _check_positive_int("svi_steps", svi_steps)
-    if not isinstance(learning_rate, numbers.Real) or not learning_rate > 0:
-        raise ValueError(f"learning_rate must be > 0; got {learning_rate!r}")
-    if isinstance(key, (int, np.integer)):
-        key = jax.random.key(int(key))
-    if key is None:
-        raise TypeError("key is required: pass key=jax.random.key(seed)")
+    num_steps = _check_positive_int("num_steps", num_steps)
+    learning_rate = C.check_positive_float("learning_rate", learning_rate)
+    key = C.check_key(key)
 
     sim_prior = _resolve_fixed_prior(prior, k, d, covariance_type)
     post_prior = sim_prior if fit_prior is None else _resolve_fixed_prior(
@@ -384,7 +358,7 @@ def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
         run = _nuts_batch(k, d, n, covariance_type, num_warmup, num_samples, thin,
                           float(target_accept_prob), max_tree_depth, pkey)
     else:
-        run = _svi_batch(k, d, n, covariance_type, svi_steps, n_draws, float(learning_rate),
+        run = _svi_batch(k, d, n, covariance_type, num_steps, n_draws, float(learning_rate),
                          pkey)
 
     ranks, extra = [], []
@@ -419,7 +393,7 @@ def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
                    n_components=k, n_features=d, n_samples=n,
                    covariance_type=covariance_type, num_warmup=num_warmup,
                    num_samples=num_samples, thin=thin,
-                   svi_steps=svi_steps if method == "svi" else 0,
+                   num_steps=num_steps if method == "svi" else 0,
                    mis_specified=int(fit_prior is not None)))
 
 

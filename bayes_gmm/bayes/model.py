@@ -1,0 +1,108 @@
+"""The NumPyro model: the same mixture and the same `GMMPrior` as MAP-EM.
+
+Sample sites are named like the `GMMParams` fields — ``weights``, ``means``,
+``covariances`` — so an EM solution feeds ``init_to_value`` directly. Their distributions
+are :func:`bayes_gmm.core.prior.prior_distributions`, the ones MAP-EM's ``log_prior``
+evaluates. Assignments are marginalised with log-sum-exp inside
+:class:`GaussianMixtureLikelihood` (the one mixture density,
+:func:`bayes_gmm.core.mixture.log_prob`), so NUTS needs no discrete sampling; the observed
+site ``obs`` records one log-likelihood per row, which ArviZ turns into the
+``log_likelihood`` group for LOO/WAIC.
+
+The log joint density of this model at θ (constrained values, no Jacobian) equals
+N × the MAP-EM objective at θ: one model, one prior.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+from numpyro.distributions import constraints
+
+from ..core import mixture
+from ..core.params import GMMParams
+from ..core.prior import GMMPrior, prior_distributions, resolve_prior, standard_prior
+
+__all__ = ["gmm_model", "GaussianMixtureLikelihood", "OBS_SITE", "SITES", "model_prior"]
+
+OBS_SITE = "obs"
+#: The latent sites, named like the GMMParams fields.
+SITES = ("weights", "means", "covariances")
+
+
+class GaussianMixtureLikelihood(dist.Distribution):
+    """p(x | θ) = Σ_k π_k N(x | μ_k, Σ_k), with assignments summed out. Event shape (D,)."""
+
+    arg_constraints = {}
+    support = constraints.real_vector
+
+    def __init__(self, params: GMMParams, validate_args=None):
+        self.params = params
+        d = params.means.shape[-1]
+        super().__init__(batch_shape=(), event_shape=(d,), validate_args=validate_args)
+
+    def log_prob(self, value):
+        flat = value.reshape(-1, value.shape[-1])
+        return mixture.log_prob(self.params, flat).reshape(value.shape[:-1])
+
+    def sample(self, key, sample_shape=()):
+        return mixture.sample(self.params, key, sample_shape)[0]
+
+
+def model_prior(X, n_components, prior, covariance_type, n_features=None,
+                dtype=None) -> GMMPrior:
+    """The resolved prior the model (and EM) use. Without data, defaults are standardised:
+    m₀ = 0 and unit data covariance."""
+    prior = GMMPrior() if prior is None else prior
+    if X is not None:
+        return resolve_prior(prior, X, n_components, covariance_type)
+    return standard_prior(prior, n_components, n_features, covariance_type, dtype)
+
+
+def gmm_model(X=None, n_components=2, *, prior=None, covariance_type="full", n_samples=None,
+              subsample_size=None, n_features=None):
+    """NumPyro model of a K-component Gaussian mixture under `GMMPrior`.
+
+    Parameters
+    ----------
+    X : (N, D) observations, or None for prior-predictive draws (then give ``n_samples``
+        and ``n_features``; ``None`` prior fields default to m₀ = 0 and unit covariance).
+    n_components : K.
+    prior : `GMMPrior` (None: ``GMMPrior()`` with data-dependent defaults, as MAP-EM).
+    covariance_type : a registered covariance family ("full", "tied", "diag", "spherical").
+    n_samples : rows to draw when X is None.
+    subsample_size : minibatch size for SVI (the likelihood is rescaled by N / batch).
+    n_features : D when X is None.
+
+    Sites: ``weights`` (K,), ``means`` (K, D), ``covariances`` (shape by family), observed
+    ``obs`` (N, D).
+
+    Examples
+    --------
+    >>> import jax, bayes_gmm as bg
+    >>> from numpyro.infer import Predictive
+    >>> draws = Predictive(bg.gmm_model, num_samples=3)(
+    ...     jax.random.key(0), None, 2, n_samples=5, n_features=2, covariance_type="diag")
+    >>> draws["means"].shape, draws["covariances"].shape, draws["obs"].shape
+    ((3, 2, 2), (3, 2, 2), (3, 5, 2))
+    """
+    k = n_components
+    if X is not None:
+        X = jnp.asarray(X)
+        n, d = X.shape
+        dtype = X.dtype
+    else:
+        if n_samples is None or n_features is None:
+            raise ValueError("gmm_model with X=None needs n_samples and n_features")
+        n, d = n_samples, n_features
+        dtype = jnp.zeros(()).dtype
+    resolved = model_prior(X, k, prior, covariance_type, d, dtype)
+    weights_dist, cov_dist, mean_dist = prior_distributions(resolved, k, d, covariance_type)
+    weights = numpyro.sample("weights", weights_dist)
+    covariances = numpyro.sample("covariances", cov_dist)
+    means = numpyro.sample("means", mean_dist(covariances))
+    params = GMMParams(weights, means, covariances, covariance_type)
+    with numpyro.plate("data", n, subsample_size=subsample_size) as idx:
+        obs = None if X is None else (X if subsample_size is None else X[idx])
+        numpyro.sample(OBS_SITE, GaussianMixtureLikelihood(params), obs=obs)

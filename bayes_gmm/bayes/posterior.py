@@ -1,0 +1,252 @@
+r"""Full Bayes, the public edge: :func:`fit_nuts` and :func:`fit_svi`, started at MAP-EM.
+
+Both drivers
+
+1. fit MAP-EM (:func:`bayes_gmm.fit_em` with several restarts) under the *same* prior
+   as the NumPyro model, so the start is the posterior mode;
+2. run one compiled program (:mod:`bayes_gmm.bayes.programs`) — NUTS warm-up and sampling,
+   or SVI steps — jitted once per static configuration;
+3. return an :class:`arviz.InferenceData` (:mod:`bayes_gmm.bayes.idata` holds the schema)
+   whose component labels are aligned with the MAP (:func:`bayes_gmm.relabel`), with the
+   raw draws kept in ``posterior_raw``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _checks as C
+from ..core.params import GMMParams
+from ..fit import fit_em
+from . import programs
+from .diagnostics import check_diagnostics
+from .idata import loss_dataset, to_inference_data
+from .model import model_prior
+from .relabel import relabel as relabel_draws
+
+__all__ = ["fit_nuts", "fit_svi"]
+
+CHAIN_METHODS = ("vectorized", "sequential", "parallel")
+
+
+def _check_common(X, n_components, covariance_type, prior):
+    covariance_type = C.check_covariance_type(covariance_type)
+    dtype = C.estimator_dtype(X)
+    Xa = C.check_X(np.asarray(X), dtype=dtype)
+    n, d = Xa.shape
+    k = C.check_n_components(n_components, n)
+    prior = C.check_prior(prior, k, d, covariance_type)
+    if prior.covariance_prior is None:
+        # the default prior takes its covariance scale from the data's spread
+        C.warn_no_spread(Xa, "bayes_gmm posterior")
+    return Xa, k, covariance_type, prior, dtype
+
+
+def _map_params(Xj, k, covariance_type, prior, key, init, em_kwargs):
+    """MAP-EM under ``prior`` (several restarts), or the given GMMParams."""
+    if isinstance(init, GMMParams):
+        return C.check_init_params(init, k, Xj.shape[1], covariance_type, Xj.dtype)
+    if init != "em":
+        raise ValueError(f"init must be 'em' or a GMMParams; got {init!r}")
+    kw = dict(n_init=5, max_iter=500, tol=1e-8)
+    kw.update(em_kwargs or {})
+    res = fit_em(Xj, k, key=key, covariance_type=covariance_type, prior=prior, **kw)
+    p = res.params
+    # A pruned component (weight exactly 0, possible with α < 1) has no finite
+    # unconstrained value: give it a small positive weight.
+    w = jnp.maximum(p.weights, 1e-6)
+    return p._replace(weights=w / jnp.sum(w))
+
+
+def _jitter(key, p: GMMParams, n, jitter, num_chains):
+    r"""Per-chain starts around the MAP, about ``jitter`` posterior sds away.
+
+    With N_k = π_k N: log π_k moves by ~1/√N_k; μ_k by L_k z / √N_k (L_k the Cholesky
+    factor of Σ_k); the covariances move by the family's ``jitter`` (for matrices
+    Σ_k = L_k A Aᵀ L_kᵀ with A lower triangular, which keeps Σ_k positive definite).
+    """
+    k, d = p.means.shape
+    dt = p.means.dtype
+    c = num_chains
+    k0, k1, k2, k3 = jax.random.split(key, 4)
+    nk = p.weights * n + 1.0
+    sn = jnp.sqrt(nk)
+    logw = jnp.log(p.weights)[None] + jitter * jax.random.normal(k0, (c, k), dt) / sn
+    weights = jax.nn.softmax(logw, axis=-1)
+    chol = jnp.linalg.cholesky(p.family.to_full(p.covariances, k, d))        # (K, D, D)
+    z = jax.random.normal(k1, (c, k, d), dt)
+    means = p.means[None] + jitter * jnp.einsum("kde,cke->ckd", chol, z) / sn[None, :, None]
+    cov = p.family.jitter((k2, k3), p.covariances, nk, n, d, jitter, c)
+    return {"weights": weights, "means": means, "covariances": cov}
+
+
+def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_warmup=500,
+             num_samples=1000, num_chains=4, chain_method="vectorized", init="em",
+             relabel=True, progress_bar=True, em_kwargs=None, jitter=1.0, dense_mass=False,
+             target_accept_prob=0.8, max_tree_depth=10):
+    r"""Sample the posterior of a K-component mixture with NUTS, started at MAP-EM.
+
+    The model is :func:`bayes_gmm.gmm_model` (assignments marginalised) under
+    ``prior``; every chain starts at the MAP, jittered by about ``jitter`` posterior sds
+    (in a way that keeps covariances positive definite), through ``init_to_value``.
+
+    Parameters
+    ----------
+    X : (N, D) array. float32 input is sampled in float32; anything else in float64
+        (inside a scoped ``jax.enable_x64(True)``).
+    n_components : int K.
+    key : a `jax.random.key` (an int seed is accepted).
+    prior : `GMMPrior`, or None for ``GMMPrior()`` (data-dependent defaults, as MAP-EM).
+    covariance_type : "full" | "tied" | "diag" | "spherical".
+    num_warmup, num_samples : NUTS warm-up (adaptation) and kept iterations per chain.
+    num_chains : independent chains.
+    chain_method : "vectorized" (chains as a batch in one program), "sequential", or
+        "parallel" (one chain per device with `jax.pmap`; falls back to "vectorized" with a
+        warning when there are fewer devices than chains).
+    init : "em" (MAP-EM with restarts) or a `GMMParams` to start from.
+    relabel : align the component labels of every draw with the MAP
+        (:func:`bayes_gmm.relabel`); raw draws stay in ``posterior_raw``.
+    progress_bar : show a tqdm progress bar (host callbacks; a separate compiled program).
+    em_kwargs : extra keyword arguments for :func:`bayes_gmm.fit_em` (default
+        ``n_init=5, max_iter=500, tol=1e-8``).
+    jitter : spread of the chain starts around the MAP, in posterior sds (0: all at MAP).
+    dense_mass, target_accept_prob, max_tree_depth : NUTS settings (NumPyro's meanings).
+
+    Returns
+    -------
+    arviz.InferenceData
+        Groups ``posterior``, ``log_likelihood``, ``sample_stats``, ``observed_data``,
+        ``map``, ``posterior_raw`` (see the module docstring for dims).
+
+    Examples
+    --------
+    >>> idata = fit_nuts(X, 3, key=jax.random.key(0), progress_bar=False)  # doctest: +SKIP
+    >>> idata.posterior["means"].dims                                      # doctest: +SKIP
+    ('chain', 'draw', 'component', 'feature')
+    """
+    Xa, k, covariance_type, prior, dtype = _check_common(X, n_components, covariance_type,
+                                                         prior)
+    num_warmup = C.check_int("num_warmup", num_warmup, 0)
+    num_samples = C.check_int("num_samples", num_samples, 1)
+    num_chains = C.check_int("num_chains", num_chains, 1)
+    max_tree_depth = C.check_int("max_tree_depth", max_tree_depth, 1)
+    jitter = C.check_nonneg_float("jitter", jitter)
+    target_accept_prob = float(target_accept_prob)
+    if not 0.0 < target_accept_prob < 1.0:
+        raise ValueError(f"target_accept_prob must be in (0, 1); got {target_accept_prob}")
+    C.check_choice("chain_method", chain_method, CHAIN_METHODS)
+    if chain_method == "parallel" and jax.local_device_count() < num_chains:
+        warnings.warn(f"chain_method='parallel' needs {num_chains} devices; "
+                      f"{jax.local_device_count()} available: running the chains vectorized.",
+                      UserWarning, stacklevel=2)
+        chain_method = "vectorized"
+    key = C.check_key(key)
+    k_em, k_jit, k_run = jax.random.split(key, 3)
+    n = Xa.shape[0]
+    with C.x64_scope(dtype):
+        Xj = jnp.asarray(Xa)
+        mapp = _map_params(Xj, k, covariance_type, prior, k_em, init, em_kwargs)
+        starts = _jitter(k_jit, mapp, n, jitter, num_chains)
+        rprior = model_prior(Xj, k, prior, covariance_type)
+        static = dict(n_components=k, covariance_type=covariance_type, num_warmup=num_warmup,
+                      num_samples=num_samples, dense_mass=bool(dense_mass),
+                      max_tree_depth=max_tree_depth, target_accept_prob=target_accept_prob)
+        with programs.progress(progress_bar and chain_method != "parallel",
+                       num_warmup + num_samples, "NUTS"):
+            if chain_method == "parallel":
+                draws, stats, ll = programs.parallel_nuts(Xj, rprior, starts, k_run, **static)
+            else:
+                draws, stats, ll = programs.nuts_program(Xj, rprior, starts, k_run,
+                                                        chain_method=chain_method,
+                                                        progress_bar=bool(progress_bar),
+                                                        **static)
+            draws, stats, ll = jax.device_get((draws, stats, ll))
+            mapp = jax.device_get(mapp)
+    idata = to_inference_data(draws, ll, Xa, mapp, covariance_type, "nuts",
+                               sample_stats=stats)
+    if relabel:
+        idata = relabel_draws(idata)
+    # Divergences, R-hat, ESS and chains in different modes, as DiagnosticWarnings that
+    # name the variables (on relabelled draws either way).
+    check_diagnostics(idata, warn=True)
+    return idata
+
+
+def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="auto_mvn",
+            num_steps=5000, learning_rate=1e-2, subsample_size=None, num_samples=1000,
+            init="em", relabel=True, progress_bar=True, em_kwargs=None, rank=None):
+    r"""Variational Bayes (SVI) for the mixture posterior, initialised at MAP-EM.
+
+    Maximises the ELBO of :func:`bayes_gmm.gmm_model` over an automatic guide with
+    Adam; the guide's location starts at the MAP (``init_to_value``). The draws come from
+    the guide whose parameters are averaged over the last fifth of the steps
+    (Polyak-Ruppert averaging: the final iterate of single-particle stochastic gradients
+    jitters, the average does not).
+
+    Parameters
+    ----------
+    X : (N, D) array (dtype handling as :func:`fit_nuts`).
+    n_components : int K.
+    key : a `jax.random.key` (an int seed is accepted).
+    prior : `GMMPrior`, or None for ``GMMPrior()``.
+    covariance_type : "full" | "tied" | "diag" | "spherical".
+    guide : "auto_normal" (mean field), "auto_mvn" (full-rank Gaussian in the
+        unconstrained space) or "auto_lowrank" (low rank plus diagonal).
+    num_steps : Adam steps. learning_rate : Adam step size.
+    subsample_size : rows per minibatch (through the model's ``subsample_size``; the
+        likelihood is rescaled by N / batch), or None for full-batch gradients.
+    num_samples : draws from the fitted guide.
+    init : "em" or a `GMMParams`.
+    relabel : align labels with the MAP (raw draws in ``posterior_raw``).
+    progress_bar : tqdm progress bar over the steps.
+    rank : rank of "auto_lowrank" (None: NumPyro's default, about √(#parameters)).
+
+    Returns
+    -------
+    arviz.InferenceData
+        As :func:`fit_nuts` with one chain and no ``sample_stats``, plus the group
+        ``svi_loss`` with ``loss (step)`` (negative ELBO per step; log-likelihood values are
+        computed on the full data even when ``subsample_size`` is set).
+    """
+    Xa, k, covariance_type, prior, dtype = _check_common(X, n_components, covariance_type,
+                                                         prior)
+    C.check_choice("guide", guide, programs.GUIDES)
+    num_steps = C.check_int("num_steps", num_steps, 1)
+    num_samples = C.check_int("num_samples", num_samples, 1)
+    if subsample_size is not None:
+        subsample_size = C.check_int("subsample_size", subsample_size, 1)
+        if subsample_size >= Xa.shape[0]:
+            subsample_size = None
+    learning_rate = C.check_positive_float("learning_rate", learning_rate)
+    if rank is not None:
+        rank = C.check_int("rank", rank, 1)
+    key = C.check_key(key)
+    k_em, k_run = jax.random.split(key)
+    with C.x64_scope(dtype):
+        Xj = jnp.asarray(Xa)
+        mapp = _map_params(Xj, k, covariance_type, prior, k_em, init, em_kwargs)
+        init_values = {"weights": mapp.weights, "means": mapp.means,
+                       "covariances": mapp.covariances}
+        rprior = model_prior(Xj, k, prior, covariance_type)
+        with programs.progress(progress_bar, num_steps, f"SVI ({guide})"):
+            draws, losses, ll = programs.svi_program(
+                Xj, rprior, init_values, k_run, jnp.asarray(learning_rate, Xj.dtype),
+                n_components=k, covariance_type=covariance_type, guide=guide,
+                num_steps=num_steps, subsample_size=subsample_size, num_samples=num_samples,
+                progress_bar=bool(progress_bar), rank=rank)
+            draws, losses, ll, mapp = jax.device_get((draws, losses, ll, mapp))
+    idata = to_inference_data(draws, ll, Xa, mapp, covariance_type, "svi",
+                               extra_groups={"svi_loss": loss_dataset(losses)})
+    idata.posterior.attrs["guide"] = guide
+    if not np.all(np.isfinite(losses[-max(1, num_steps // 10):])):
+        warnings.warn("fit_svi: the loss is not finite at the end of optimisation; decrease "
+                      "learning_rate.", UserWarning, stacklevel=2)
+    if relabel:
+        idata = relabel_draws(idata)
+    return idata
+
+

@@ -1,0 +1,412 @@
+r"""The EM driver: initialise, E-step, M-step, run — one copy, for every fitting API.
+
+Pure functions of arrays. :func:`run` iterates with one `jax.lax.scan` (a `lax.cond` skips
+the steps after convergence) or, for batches of fits, an early-exit `lax.while_loop` with
+the same trace; :func:`fit` adds the data's centre and scale and ``n_init`` restarts as one
+`vmap`. :func:`initialize` and :func:`update` are the pieces :func:`run` is made of, which
+the streaming fit (:func:`bayes_gmm.fit_em_stream`) drives over chunks from the host.
+
+Numerics: X is centred once by its (weighted) mean, and each component's scatter is
+accumulated about that component's current mean (a shifted, "centred" sum), so float32
+keeps small components accurate under large offsets; covariances are never inverted —
+the E-step uses Cholesky factors of the precisions.
+
+M-step (``full``; Bishop PRML §9.2.2, Murphy MLPP §4.6.3). With responsibilities r_nk,
+N_k = Σ_n r_nk, x̄_k = Σ_n r_nk x_n / N_k, S_k = Σ_n r_nk (x_n − x̄_k)(x_n − x̄_k)ᵀ:
+
+* maximum likelihood: π_k = N_k / N, μ_k = x̄_k, Σ_k = S_k / N_k + reg_covar·I;
+* MAP: π_k ∝ max(N_k + α_k − 1, 0), μ_k = (N_k x̄_k + κ₀ m₀)/(N_k + κ₀),
+  Σ_k = (Ψ₀ + S_k + κ₀N_k/(κ₀+N_k) (x̄_k − m₀)(x̄_k − m₀)ᵀ) / (ν₀ + N_k + D + 2),
+  the joint mode of the Normal-Inverse-Wishart posterior (each family's analogue is its
+  ``ml_covariance`` / ``map_covariance``). ``reg_covar`` applies to maximum likelihood
+  only: the prior is the regulariser under MAP.
+
+A component whose responsibilities vanish (N_k below machine precision) keeps its
+previous mean and covariance under maximum likelihood (its weight goes to ~0); under MAP
+it falls back to the prior mode. Neither path produces NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.scipy.special import logsumexp
+
+from .covariance import get_family
+from .mixture import log_weights, weighted_log_prob
+from .params import GMMParams
+from .prior import GMMPrior, log_prior, resolve_prior
+from .rows import chunks, map_rows, reduce_rows
+
+__all__ = ["SuffStats", "EMResult", "e_step", "m_step", "covariance_floor", "initial_stats",
+           "initialize", "objective", "update", "loglik", "run", "fit", "fit_jit",
+           "INIT_METHODS"]
+
+INIT_METHODS = ("k-means++", "kmeans", "random", "random_from_data")
+N_LLOYD = 10
+
+
+class SuffStats(NamedTuple):
+    """Weighted sufficient statistics, accumulated about ``shift`` (K, D).
+
+    counts (K,); sum_x (K, D) = Σ r (x − shift); scatter (K, D, D) for matrix families or
+    (K, D) for diagonal ones = Σ r (x − shift)(x − shift)ᵀ (or its diagonal);
+    loglik: Σ_n w_n log p(x_n) at the parameters that produced r.
+    """
+
+    counts: jax.Array
+    sum_x: jax.Array
+    scatter: jax.Array
+    loglik: jax.Array
+
+
+class EMResult(NamedTuple):
+    """Output of :func:`bayes_gmm.fit_em`.
+
+    params: fitted `GMMParams`; objective: mean log-likelihood per sample (+ log prior / N
+    under MAP) at ``params``; trace: (max_iter,) objective at each iteration's E-step,
+    NaN after convergence; n_iter: iterations run; converged: bool.
+    """
+
+    params: GMMParams
+    objective: jax.Array
+    trace: jax.Array
+    n_iter: jax.Array
+    converged: jax.Array
+
+
+# --- E-step ----------------------------------------------------------------------------
+
+def _stats_from_resp(Xc, resp, shift, family):
+    """Sufficient statistics of one chunk. Xc: (B, D), resp: (B, K) already weighted."""
+    diff = Xc[:, None, :] - shift[None]                                  # (B, K, D)
+    return (jnp.sum(resp, axis=0), jnp.einsum("nk,nkd->kd", resp, diff),
+            family.scatter(resp, diff))
+
+
+def _chunk_stats(Xc, wc, params, center):
+    Xc = Xc - center
+    fam = params.family
+    if fam.whitened:
+        return _chunk_stats_whitened(Xc, wc, params)
+    wlp = weighted_log_prob(params, Xc)
+    lse = logsumexp(wlp, axis=1)
+    resp = jnp.exp(wlp - lse[:, None]) * wc[:, None]
+    counts, sum_x, scatter = _stats_from_resp(Xc, resp, params.means, fam)
+    return SuffStats(counts, sum_x, scatter, jnp.sum(wc * lse))
+
+
+def _chunk_stats_whitened(Xc, wc, params):
+    """Statistics in whitened coordinates y_nk = U_kᵀ(x_n − μ_k), (K, B, D).
+
+    The E-step needs y anyway (‖y_nk‖² is the Mahalanobis distance); its rows are
+    centred on each component's mean, so Σ r y yᵀ keeps float32 accuracy for components
+    far from the global centre, and reusing y saves a (B, K, D) difference array.
+    :func:`e_step` maps the sums back with the family's ``unwhiten``.
+    """
+    fam = params.family
+    d = Xc.shape[1]
+    u = fam.precision_cholesky(params.covariances)
+    y = fam.whiten(Xc, params.means, u)
+    maha = jnp.sum(jnp.square(y), axis=-1).T                               # (B, K)
+    wlp = (-0.5 * (d * math.log(2.0 * math.pi) + maha) + fam.log_det_precision_cholesky(u, d)
+           + log_weights(params.weights)[None])
+    lse = logsumexp(wlp, axis=1)
+    resp = jnp.exp(wlp - lse[:, None]) * wc[:, None]
+    ry = resp.T[:, :, None] * y                                            # (K, B, D)
+    return SuffStats(jnp.sum(resp, axis=0), jnp.sum(ry, axis=1),
+                     jnp.einsum("kbd,kbe->kde", ry, y), jnp.sum(wc * lse))
+
+
+def e_step(params: GMMParams, X, w, center, batch_size=None) -> SuffStats:
+    """Sufficient statistics at ``params`` (centred coordinates), about the current means.
+
+    X: (N, D) raw rows; w: (N,) weights; center: (D,) subtracted from every row.
+    Additive over row subsets (a sum of per-chunk statistics), which streaming relies on.
+    """
+    stats = reduce_rows(_chunk_stats, X, w, batch_size, params, center)
+    fam = params.family
+    if not fam.whitened:
+        return stats
+    sum_x, scatter = fam.unwhiten(stats.sum_x, stats.scatter, params.covariances)
+    return stats._replace(sum_x=sum_x, scatter=scatter)
+
+
+def _chunk_loglik(Xc, wc, params, center):
+    return jnp.sum(wc * logsumexp(weighted_log_prob(params, Xc - center), axis=1))
+
+
+def loglik(params: GMMParams, X, w, center, batch_size=None):
+    """Σ_n w_n log p(x_n − center | params): a scalar."""
+    return reduce_rows(_chunk_loglik, X, w, batch_size, params, center)
+
+
+# --- M-step ----------------------------------------------------------------------------
+
+def m_step(stats: SuffStats, shift, prev: GMMParams, prior: Optional[GMMPrior],
+           reg_covar, floor) -> GMMParams:
+    """Closed-form ML or MAP update from statistics accumulated about ``shift`` (K, D)."""
+    fam = prev.family
+    counts, sum_x, scatter = stats[:3]
+    k, d = shift.shape
+    eps = jnp.finfo(shift.dtype).eps
+    total = jnp.sum(counts)
+    empty = counts <= eps * total
+    nk = counts + 10 * eps                                 # as scikit-learn: avoids 0/0
+    off = sum_x / nk[:, None]                              # x̄_k − shift_k
+    xbar = shift + off
+    S = fam.centred_scatter(scatter, nk, off)
+    if prior is None:
+        weights = nk / jnp.sum(nk)
+        # An emptied component keeps its previous mean and covariance.
+        means = jnp.where(empty[:, None], prev.means, xbar)
+        cov = fam.ml_covariance(S, nk, reg_covar, prev.covariances, empty)
+    else:
+        alpha, m0, kappa, nu, psi = prior
+        raw = jnp.maximum(counts + alpha - 1.0, 0.0)
+        rsum = jnp.sum(raw)
+        weights = jnp.where(rsum > 0, raw / jnp.where(rsum > 0, rsum, 1.0), nk / jnp.sum(nk))
+        kn = counts + kappa
+        means = (counts[:, None] * xbar + kappa * m0[None]) / kn[:, None]
+        shrink = kappa * counts / kn                                       # κ₀N_k/(κ₀+N_k)
+        cov = fam.map_covariance(S, counts, shrink, xbar - m0[None], nu, psi, total, k, d)
+    # A floor keeps Cholesky defined when a component is degenerate (identical rows, a
+    # subspace) and reg_covar = 0: 10·eps of the component's own mean variance, plus the
+    # absolute ``floor`` (see :func:`covariance_floor`). Relative to each component, so
+    # clusters far apart (the global spread ≫ a cluster's) keep their own variances.
+    return GMMParams(weights, means, fam.add_floor(cov, eps, floor, d), prev.covariance_type)
+
+
+def covariance_floor(mean_variance, dtype):
+    """Absolute covariance floor: eps²·(mean variance about the data's centre) + √tiny.
+
+    eps²·variance is the variance of the data's own rounding at that spread (a float
+    holds |x| to eps·|x|), so no fit can resolve less; √tiny keeps identical rows (zero
+    variance) finite. :func:`m_step` adds a further 10·eps of each component's variance.
+    """
+    fi = jnp.finfo(dtype)
+    return jnp.asarray(fi.eps ** 2 * mean_variance + math.sqrt(float(fi.tiny)), dtype)
+
+
+# --- initialisation --------------------------------------------------------------------
+
+def _sq_dist_to(Xc, centers):
+    """Squared distances (B, K) via one GEMM; clipped at 0."""
+    d2 = (jnp.sum(jnp.square(Xc), 1)[:, None] - 2.0 * Xc @ centers.T
+          + jnp.sum(jnp.square(centers), 1)[None])
+    return jnp.maximum(d2, 0.0)
+
+
+def _row(X, i):
+    """X[i] as a masked sum over rows: a reduction, so a row-sharded X is all-reduced as a
+    (D,) vector instead of being gathered onto one device to slice it."""
+    return jnp.sum(jnp.where((jnp.arange(X.shape[0]) == i)[:, None], X, 0), axis=0)
+
+
+def _kmeans_pp(key, X, w, center, k, batch_size):
+    """k-means++ seeding (Arthur & Vassilvitskii 2007), weighted by ``w``: (K, D) centres."""
+    n, d = X.shape
+    k0, key = jax.random.split(key)
+    logw = log_weights(w)
+    i0 = jax.random.categorical(k0, logw)
+    c0 = _row(X, i0) - center
+    centers = jnp.zeros((k, d), X.dtype).at[0].set(c0)
+    dist = map_rows(lambda xc, c: _sq_dist_to(xc - center, c[None])[:, 0], X, batch_size, c0)
+
+    def body(j, carry):
+        centers, dist = carry
+        logp = jnp.where((w > 0) & (dist > 0), jnp.log(jnp.where(dist > 0, dist, 1.0)) + logw,
+                         -jnp.inf)
+        # All remaining mass at distance 0 (duplicates): fall back to the weights.
+        logp = jnp.where(jnp.any(jnp.isfinite(logp)), logp, logw)
+        idx = jax.random.categorical(jax.random.fold_in(key, j), logp)
+        c = _row(X, idx) - center
+        newd = map_rows(lambda xc, c: _sq_dist_to(xc - center, c[None])[:, 0], X, batch_size, c)
+        return centers.at[j].set(c), jnp.minimum(dist, newd)
+
+    centers, _ = lax.fori_loop(1, k, body, (centers, dist))
+    return centers
+
+
+def _hard_resp(Xc, wc, centers, center):
+    Xc = Xc - center
+    labels = jnp.argmin(_sq_dist_to(Xc, centers), axis=1)
+    return Xc, jax.nn.one_hot(labels, centers.shape[0], dtype=Xc.dtype) * wc[:, None]
+
+
+def _hard_sums(Xc, wc, centers, center):
+    """Counts and sums about ``centers`` of the nearest-centre assignment (Lloyd's step)."""
+    Xc, resp = _hard_resp(Xc, wc, centers, center)
+    return jnp.sum(resp, axis=0), jnp.einsum("nk,nkd->kd", resp, Xc[:, None] - centers[None])
+
+
+def _hard_stats(Xc, wc, centers, center, family):
+    Xc, resp = _hard_resp(Xc, wc, centers, center)
+    return _stats_from_resp(Xc, resp, centers, family)
+
+
+def initial_stats(key, X, w, center, k, family, method, batch_size):
+    """Statistics of the initial hard (or random) assignment, and their shift (K, D)."""
+    n, d = X.shape
+    if method == "random":
+        # Per-row uniforms (as scikit-learn draws them) from the row index folded into the
+        # key, so the draw does not depend on how the rows are chunked.
+        b, n_chunks = chunks(n, batch_size)
+
+        def chunk(i):
+            start = jnp.minimum(i * b, n - b)
+            xc = lax.dynamic_slice_in_dim(X, start, b)
+            wc = lax.dynamic_slice_in_dim(w, start, b)
+            rows = start + jnp.arange(b)
+            wc = jnp.where(rows >= i * b, wc, 0)
+            r = jax.vmap(lambda j: jax.random.uniform(jax.random.fold_in(key, j), (k,),
+                                                      X.dtype))(rows)
+            r = r / jnp.sum(r, axis=1, keepdims=True) * wc[:, None]
+            return _stats_from_resp(xc - center, r, jnp.zeros((k, d), X.dtype), family)
+
+        stats = chunk(0)
+        if n_chunks > 1:
+            stats, _ = lax.scan(lambda acc, i: (jax.tree.map(jnp.add, acc, chunk(i)), None),
+                                stats, jnp.arange(1, n_chunks))
+        return stats, jnp.zeros((k, d), X.dtype)
+    if method == "random_from_data":
+        logw = jnp.where(w > 0, 0.0, -jnp.inf)
+        # Gumbel top-k: K distinct rows with positive weight.
+        g = jax.random.gumbel(key, (n,), X.dtype) + logw
+        idx = lax.top_k(g, k)[1]
+        centers = X[idx] - center
+    else:
+        centers = _kmeans_pp(key, X, w, center, k, batch_size)
+        if method == "kmeans":
+            def lloyd(_, c):
+                cnt, sx = reduce_rows(_hard_sums, X, w, batch_size, c, center)
+                return jnp.where(cnt[:, None] > 0, c + sx / jnp.where(cnt > 0, cnt, 1.0)[:, None],
+                                 c)
+            centers = lax.fori_loop(0, N_LLOYD, lloyd, centers)
+    stats = reduce_rows(_hard_stats, X, w, batch_size, centers, center, family)
+    return stats, centers
+
+
+def initialize(key, X, w, center, scale, floor, prior, reg_covar, *, k, covariance_type,
+               init, batch_size):
+    """Parameters (in centred coordinates) after the initial assignment and one M-step."""
+    fam = get_family(covariance_type)
+    d = X.shape[1]
+    stats, shift = initial_stats(key, X, w, center, k, fam, init, batch_size)
+    # An initial cluster left empty takes the data's overall scale.
+    fallback = GMMParams(jnp.full((k,), 1.0 / k, X.dtype), shift,
+                         fam.unit(k, d, X.dtype) * scale, covariance_type)
+    return m_step(stats, shift, fallback, prior, reg_covar, floor)
+
+
+# --- the driver ------------------------------------------------------------------------
+
+def objective(loglik_sum, wsum, params, prior):
+    """Mean log-likelihood per (weighted) row, plus log p(θ) / N under MAP."""
+    obj = loglik_sum / wsum
+    if prior is not None:
+        obj = obj + log_prior(params, prior) / wsum
+    return obj
+
+
+def update(stats: SuffStats, params, prev_obj, prior, reg_covar, floor, wsum, tol):
+    """One M-step from the E-step's statistics: (new params, objective at params, converged)."""
+    obj = objective(stats.loglik, wsum, params, prior)
+    new = m_step(stats, params.means, params, prior, reg_covar, floor)
+    return new, obj, jnp.abs(obj - prev_obj) < tol
+
+
+def run(key, X, w, center, scale, floor, prior, init_params, *, k, covariance_type, max_iter,
+        tol, reg_covar, init, batch_size, early_exit=False) -> EMResult:
+    """Initialise, then iterate E- and M-steps until ``|Δ objective| < tol`` or ``max_iter``."""
+    wsum = jnp.sum(w)
+    given = init_params if init_params is not None else GMMParams(None, None, None,
+                                                                  covariance_type)
+    if any(v is None for v in (given.weights, given.means, given.covariances)):
+        params = initialize(key, X, w, center, scale, floor, prior, reg_covar, k=k,
+                            covariance_type=covariance_type, init=init, batch_size=batch_size)
+    else:
+        params = given
+    # Explicit initial values override the estimated ones (scikit-learn's *_init).
+    params = GMMParams(
+        params.weights if given.weights is None else given.weights,
+        params.means if given.means is None else given.means - center,
+        params.covariances if given.covariances is None else given.covariances,
+        covariance_type)
+
+    def do(carry):
+        params, prev, _, n_iter = carry
+        stats = e_step(params, X, w, center, batch_size)
+        new, obj, conv = update(stats, params, prev, prior, reg_covar, floor, wsum, tol)
+        return (new, obj, conv, n_iter + 1), obj
+
+    def step(carry, _):
+        return lax.cond(carry[2], lambda c: (c, jnp.array(jnp.nan, X.dtype)), do, carry)
+
+    carry0 = (params, jnp.array(-jnp.inf, X.dtype), jnp.array(False), jnp.array(0, jnp.int32))
+    if early_exit:
+        # The same iterations as the scan, as a while loop writing the same trace. Under
+        # vmap a batched lax.cond becomes a select that runs every step, whereas a batched
+        # while loop stops when the slowest fit of the batch has converged (used by
+        # fit_em_many, which maps over small groups of datasets).
+        def body(c):
+            carry, trace = c
+            new, obj = do(carry)
+            return new, lax.dynamic_update_index_in_dim(trace, obj, carry[3], 0)
+
+        trace0 = jnp.full((max_iter,), jnp.nan, X.dtype)
+        (params, _, converged, n_iter), trace = lax.while_loop(
+            lambda c: ~c[0][2] & (c[0][3] < max_iter), body, (carry0, trace0))
+    else:
+        (params, _, converged, n_iter), trace = lax.scan(step, carry0, None, length=max_iter)
+    obj = objective(loglik(params, X, w, center, batch_size), wsum, params, prior)
+    params = params._replace(means=params.means + center)
+    return EMResult(params, obj, trace, n_iter, converged)
+
+
+def data_moments(X, w, batch_size):
+    """(centre (D,), mean variance about it + √tiny, covariance floor) of weighted rows."""
+    dt = X.dtype
+    wsum = jnp.sum(w)
+    # Two passes: the second sums small deviations, so a large offset (X ~ 1e4 in float32)
+    # does not leave the centre off by the first sum's rounding error.
+    center = reduce_rows(lambda xc, wc: wc @ xc, X, w, batch_size) / wsum
+    center = center + reduce_rows(lambda xc, wc: wc @ (xc - center), X, w, batch_size) / wsum
+    center = lax.stop_gradient(center)
+    second = reduce_rows(lambda xc, wc: wc @ jnp.square(xc - center), X, w, batch_size) / wsum
+    scale = jnp.mean(second) + jnp.sqrt(jnp.finfo(dt).tiny)
+    # Relative to the spread about the centre, not to |X|: an offset (X ~ 1e4 in float32)
+    # must not swamp small covariances.
+    return center, scale, covariance_floor(jnp.mean(second), dt)
+
+
+def fit(X, key, prior, sample_weight, init_params, tol, reg_covar, *, k, covariance_type,
+        max_iter, n_init, init, batch_size, early_exit=False) -> EMResult:
+    """EM on one dataset with ``n_init`` restarts (one vmap); the best objective wins."""
+    dt = X.dtype
+    w = jnp.ones((X.shape[0],), dt) if sample_weight is None else sample_weight.astype(dt)
+    center, scale, floor = data_moments(X, w, batch_size)
+    if prior is not None:
+        prior = resolve_prior(prior, X, k, covariance_type, w)
+        prior = prior._replace(mean_prior=prior.mean_prior - center)
+    one = partial(run, X=X, w=w, center=center, scale=scale, floor=floor, prior=prior,
+                  init_params=init_params, k=k, covariance_type=covariance_type,
+                  max_iter=max_iter, tol=jnp.asarray(tol, dt),
+                  reg_covar=jnp.asarray(reg_covar, dt), init=init, batch_size=batch_size,
+                  early_exit=early_exit)
+    if n_init == 1:
+        return one(key)
+    results = jax.vmap(one)(jax.random.split(key, n_init))
+    obj = jnp.where(jnp.isfinite(results.objective), results.objective, -jnp.inf)
+    best = jnp.argmax(obj)
+    return jax.tree.map(lambda a: a[best], results)
+
+
+#: :func:`fit`, compiled once per static configuration.
+fit_jit = jax.jit(fit, static_argnames=("k", "covariance_type", "max_iter", "n_init", "init",
+                                        "batch_size", "early_exit"))

@@ -1,0 +1,81 @@
+r"""The mixture density, written once: log p(x), responsibilities, the MAP label, draws.
+
+log p(x_n | θ) = logsumexp_k [log π_k + log N(x_n | μ_k, Σ_k)], with
+log N = −½(D log 2π + (x − μ)ᵀ P (x − μ)) + ½ log|P| from the family's precision
+Cholesky factor. A component with weight exactly 0 (pruned) has log-weight −∞, never NaN.
+Pure and jittable; the public wrappers in :mod:`bayes_gmm.densities` validate and jit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import logsumexp
+
+from .params import GMMParams
+from .rows import map_rows
+
+__all__ = ["log_weights", "component_log_prob", "weighted_log_prob", "log_prob",
+           "responsibilities", "predict", "sample", "log_prob_draws"]
+
+
+def log_weights(weights):
+    """log π with log 0 = −∞ and a finite gradient for positive weights."""
+    safe = jnp.where(weights > 0, weights, 1.0)
+    return jnp.where(weights > 0, jnp.log(safe), -jnp.inf)
+
+
+def component_log_prob(params: GMMParams, X) -> jax.Array:
+    """log N(x_n | μ_k, Σ_k) for every row and component: X (N, D) -> (N, K)."""
+    fam = params.family
+    d = X.shape[-1]
+    u = fam.precision_cholesky(params.covariances)
+    maha = fam.mahalanobis(X, params.means, u)
+    return -0.5 * (d * math.log(2.0 * math.pi) + maha) + fam.log_det_precision_cholesky(u, d)
+
+
+def weighted_log_prob(params: GMMParams, X) -> jax.Array:
+    """log π_k + log N(x_n | μ_k, Σ_k): (N, K)."""
+    return component_log_prob(params, X) + log_weights(params.weights)[None]
+
+
+def log_prob(params: GMMParams, X, batch_size=None) -> jax.Array:
+    """log p(x_n | θ): (N,), computed ``batch_size`` rows at a time."""
+    return map_rows(lambda xc: logsumexp(weighted_log_prob(params, xc), axis=1), X,
+                    batch_size)
+
+
+def responsibilities(params: GMMParams, X) -> jax.Array:
+    """p(z_n = k | x_n, θ): (N, K), rows sum to one."""
+    wlp = weighted_log_prob(params, X)
+    return jnp.exp(wlp - logsumexp(wlp, axis=1, keepdims=True))
+
+
+def predict(params: GMMParams, X, batch_size=None) -> jax.Array:
+    """argmax_k p(z_n = k | x_n, θ): (N,) int32."""
+    # map_rows stacks rows of X's dtype; labels < K are exact in any float dtype.
+    def arg(xc):
+        return jnp.argmax(weighted_log_prob(params, xc), axis=1).astype(xc.dtype)
+    return map_rows(arg, X, batch_size).astype(jnp.int32)
+
+
+def sample(params: GMMParams, key, sample_shape=()):
+    """Draws of the mixture: (X (*sample_shape, D), labels (*sample_shape,))."""
+    k, d = params.means.shape
+    k1, k2 = jax.random.split(key)
+    labels = jax.random.categorical(k1, jnp.log(params.weights), shape=sample_shape)
+    chol = jnp.linalg.cholesky(params.family.to_full(params.covariances, k, d))
+    z = jax.random.normal(k2, tuple(sample_shape) + (d,), params.means.dtype)
+    X = params.means[labels] + jnp.einsum("...de,...e->...d", chol[labels], z)
+    return X, labels
+
+
+def log_prob_draws(draws: GMMParams, X, batch_size=32) -> jax.Array:
+    """log p(x_n | θ_s) for draws with a leading axis (S, ...): (S, N)."""
+    def one(args):
+        w, m, c = args
+        return log_prob(GMMParams(w, m, c, draws.covariance_type), X)
+    return jax.lax.map(one, (draws.weights, draws.means, draws.covariances),
+                       batch_size=batch_size)

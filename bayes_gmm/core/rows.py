@@ -1,0 +1,79 @@
+"""Reductions and maps over row chunks, so memory is bounded by one chunk (``batch_size``)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+__all__ = ["chunks", "reduce_rows", "map_rows", "default_batch_size", "is_multi_device"]
+
+
+def chunks(n: int, batch_size):
+    """(rows per chunk, number of chunks) for N rows; one chunk when batch_size is None."""
+    if batch_size is None or batch_size >= n:
+        return n, 1
+    return batch_size, -(-n // batch_size)
+
+
+def reduce_rows(fn, X, w, batch_size, *args):
+    """Σ over row chunks of ``fn(X_chunk, w_chunk, *args)`` (a pytree of sums).
+
+    The last chunk is slid back to stay in bounds; rows it repeats get weight 0.
+    """
+    n = X.shape[0]
+    b, n_chunks = chunks(n, batch_size)
+    if n_chunks == 1:
+        return fn(X, w, *args)
+
+    def body(acc, i):
+        start = jnp.minimum(i * b, n - b)
+        xc = lax.dynamic_slice_in_dim(X, start, b)
+        wc = lax.dynamic_slice_in_dim(w, start, b)
+        wc = jnp.where(start + jnp.arange(b) >= i * b, wc, 0)
+        out = fn(xc, wc, *args)
+        return jax.tree.map(jnp.add, acc, out), None
+
+    first = fn(lax.dynamic_slice_in_dim(X, 0, b), lax.dynamic_slice_in_dim(w, 0, b), *args)
+    acc, _ = lax.scan(body, first, jnp.arange(1, n_chunks))
+    return acc
+
+
+def map_rows(fn, X, batch_size, *args):
+    """``fn(X_chunk, *args)`` -> (chunk,) per-row values, assembled to (N,) chunk by chunk."""
+    n = X.shape[0]
+    b, n_chunks = chunks(n, batch_size)
+    if n_chunks == 1:
+        return fn(X, *args)
+
+    def body(out, i):
+        start = jnp.minimum(i * b, n - b)
+        vals = fn(lax.dynamic_slice_in_dim(X, start, b), *args)
+        return lax.dynamic_update_slice_in_dim(out, vals, start, 0), None
+
+    out0 = jnp.zeros((n,), X.dtype)
+    out, _ = lax.scan(body, out0, jnp.arange(n_chunks))
+    return out
+
+
+# Rows per chunk when the caller gives no batch_size: the (B, K, D) intermediates of one
+# chunk then stay near 2 MiB in float64, in cache, which on CPU is several times faster
+# than one pass over all rows (memory-bound). Results equal the unchunked ones to rounding.
+CHUNK_ELEMENTS = 1 << 18
+
+
+def default_batch_size(n_samples: int, n_components: int, n_features: int):
+    """Rows per chunk when ``batch_size`` is None (None: one chunk).
+
+    >>> default_batch_size(1_000_000, 16, 16), default_batch_size(500, 3, 2)
+    (1024, None)
+    """
+    b = max(256, CHUNK_ELEMENTS // max(1, n_components * n_features))
+    return None if b >= n_samples else int(b)
+
+
+def is_multi_device(X) -> bool:
+    """Whether X is spread over several devices (a row-sharded X must not be sliced into
+    chunks: that would gather rows across devices)."""
+    sharding = getattr(X, "sharding", None)
+    return sharding is not None and len(getattr(sharding, "device_set", ())) > 1

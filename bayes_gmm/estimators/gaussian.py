@@ -1,0 +1,364 @@
+"""`GaussianMixture`: a drop-in for :class:`sklearn.mixture.GaussianMixture` over the
+compiled EM.
+
+The same constructor parameters and defaults (plus ``prior`` for MAP and ``batch_size`` to
+bound memory), the same fitted attributes with the same shapes and meanings, the same
+methods. The fit is one call to the one EM driver (:func:`bayes_gmm.core.em.fit`), after
+the same checks and with the same warnings as :func:`bayes_gmm.fit_em`.
+
+dtype follows the input as in scikit-learn: float32 input is fitted in float32; float64
+(and integer) input is fitted in float64 inside a scoped ``jax.enable_x64(True)``, so the
+user never flips JAX's global flag. Fitted attributes are NumPy arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _checks as C
+from .. import densities
+from ..core import em
+from ..core.covariance import get_family
+from ..core.params import GMMParams
+from ..core.prior import GMMPrior
+from ..core.rows import default_batch_size
+from ._base import MixtureEstimator, check_array, exception_classes, feature_names
+
+__all__ = ["GaussianMixture"]
+
+logger = logging.getLogger(__name__)
+
+_INIT_NAMES = {"kmeans": "kmeans", "k-means++": "k-means++", "random": "random",
+               "random_from_data": "random_from_data"}
+
+
+def _check_weights_init(weights, k, dtype):
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (k,):
+        raise ValueError(f"weights_init must have shape ({k},) (n_components,); got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"weights_init must be finite and non-negative; got {w}")
+    if not np.isclose(w.sum(), 1.0, rtol=0.0, atol=1e-6):
+        raise ValueError(f"weights_init must sum to 1 (within 1e-6); got sum {w.sum():.8f}. "
+                         "Normalise it with w / w.sum().")
+    return w.astype(dtype)
+
+
+def _check_means_init(means, k, d, dtype):
+    m = np.asarray(means, dtype=np.float64)
+    if m.shape != (k, d):
+        raise ValueError(f"means_init must have shape ({k}, {d}) (n_components, n_features); "
+                         f"got {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError("means_init must be finite; it contains NaN or infinity")
+    return m.astype(dtype)
+
+
+def _check_precisions_init(prec, k, d, covariance_type, dtype):
+    fam = get_family(covariance_type)
+    p = np.asarray(prec, dtype=np.float64)
+    shape = fam.shape(k, d)
+    if p.shape != shape:
+        raise ValueError(f"precisions_init must have shape {shape} for covariance_type="
+                         f"{covariance_type!r}; got {p.shape}")
+    if not np.all(np.isfinite(p)):
+        raise ValueError("precisions_init must be finite; it contains NaN or infinity")
+    fam.check_covariances(p, "precisions_init")
+    return p.astype(dtype)
+
+
+
+class GaussianMixture(MixtureEstimator):
+    """Gaussian mixture fitted by compiled EM; a drop-in for scikit-learn's.
+
+    Parameters
+    ----------
+    n_components : int, default 1
+        Number of mixture components K.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
+        Shapes of ``covariances_``: (K, D, D), (D, D), (K, D), (K,).
+    tol : float, default 1e-3
+        EM stops when the mean log-likelihood (per sample) changes by less than ``tol``;
+        ``tol=0`` runs all ``max_iter`` iterations.
+    reg_covar : float, default 1e-6
+        Added to the covariance diagonals (maximum likelihood only).
+    max_iter : int, default 100
+        EM iterations; 0 initialises only.
+    n_init : int, default 1
+        Restarts (run as one ``vmap``); the best final objective wins.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default "kmeans"
+        Initialisation of the parameters not given by ``*_init``.
+    weights_init : (K,) array or None
+        Initial weights (non-negative, summing to one).
+    means_init : (K, D) array or None
+        Initial means.
+    precisions_init : array or None
+        Initial precisions (inverse covariances), shaped like ``covariances_``.
+    prior : bayes_gmm.GMMPrior or None
+        MAP-EM under this conjugate prior; None for maximum likelihood.
+    random_state : None, int, numpy Generator/RandomState or JAX key
+        Seeds the initialisation and :meth:`sample`; an int gives reproducible fits.
+    batch_size : int or None
+        Rows per chunk in the E-step and sufficient statistics (bounds memory).
+    warm_start : bool, default False
+        Start the next ``fit`` from the current parameters (one initialisation).
+    verbose : int, default 0
+        > 0 logs a summary of each fit at INFO level (no printing).
+    verbose_interval : int, default 10
+        Accepted for scikit-learn compatibility.
+
+    Attributes
+    ----------
+    weights_ : (K,)
+    means_ : (K, D)
+    covariances_ : shape by ``covariance_type``
+    precisions_, precisions_cholesky_ : shaped like ``covariances_`` (scikit-learn layout)
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Objective (mean log-likelihood, + log prior / N under MAP) at the E-step of the last
+        iteration, as in scikit-learn; after ``max_iter=0``, the objective at the initial
+        parameters.
+    lower_bounds_ : list of float
+        The objective at each iteration.
+    n_features_in_ : int
+    feature_names_in_ : (D,) object array, only when fitted on a DataFrame with string columns.
+
+    Examples
+    --------
+    >>> from bayes_gmm import GaussianMixture
+    >>> from bayes_gmm.datasets import load_old_faithful
+    >>> gm = GaussianMixture(2, random_state=0).fit(load_old_faithful())
+    >>> gm.means_.shape
+    (2, 2)
+    """
+
+    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
+                 max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
+                 means_init=None, precisions_init=None, prior=None, random_state=None,
+                 batch_size=None, warm_start=False, verbose=0, verbose_interval=10):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.prior = prior
+        self.random_state = random_state
+        self.batch_size = batch_size
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    # -- scikit-learn protocol -------------------------------------------------------
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "weights_")
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import InputTags, Tags, TargetTags
+        return Tags(estimator_type="density_estimator",
+                    target_tags=TargetTags(required=False),
+                    input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False),
+                    non_deterministic=False, requires_fit=True)
+
+    # -- fitting -----------------------------------------------------------------------
+
+    def _check_hyperparameters(self):
+        k = C.check_n_components(self.n_components)
+        covariance_type = C.check_covariance_type(self.covariance_type)
+        tol = C.check_nonneg_float("tol", self.tol)
+        reg_covar = C.check_nonneg_float("reg_covar", self.reg_covar)
+        max_iter = C.check_int("max_iter", self.max_iter, 0)
+        n_init = C.check_int("n_init", self.n_init, 1)
+        if self.init_params not in _INIT_NAMES:
+            raise ValueError(f"init_params must be one of {tuple(_INIT_NAMES)}; got "
+                             f"{self.init_params!r}")
+        batch_size = C.check_batch_size(self.batch_size)
+        if self.prior is not None and not isinstance(self.prior, GMMPrior):
+            raise TypeError(f"prior must be a bayes_gmm.GMMPrior or None; got "
+                            f"{type(self.prior).__name__}")
+        C.check_int("verbose", int(self.verbose), 0)
+        return k, covariance_type, tol, reg_covar, max_iter, n_init, batch_size
+
+    def _initial_params(self, k, d, covariance_type, dtype):
+        """Explicit initial values (any subset), as covariances; None where not given."""
+        warm = self.warm_start and self.__sklearn_is_fitted__()
+        if warm:
+            if self.means_.shape != (k, d) or self._covariance_type_fit != covariance_type:
+                raise ValueError("warm_start needs the same n_components, n_features and "
+                                 "covariance_type as the previous fit")
+            return GMMParams(jnp.asarray(self.weights_, dtype), jnp.asarray(self.means_, dtype),
+                             jnp.asarray(self.covariances_, dtype), covariance_type)
+        w = m = c = None
+        if self.weights_init is not None:
+            w = jnp.asarray(_check_weights_init(self.weights_init, k, dtype))
+        if self.means_init is not None:
+            m = jnp.asarray(_check_means_init(self.means_init, k, d, dtype))
+        if self.precisions_init is not None:
+            p = jnp.asarray(_check_precisions_init(self.precisions_init, k, d,
+                                                   covariance_type, dtype))
+            fam = get_family(covariance_type)
+            c = fam.covariances_from_precision_cholesky(
+                fam.precision_cholesky_from_precisions(p))
+        if w is None and m is None and c is None:
+            return None
+        return GMMParams(w, m, c, covariance_type)
+
+    def _fit(self, X, sample_weight):
+        k, covariance_type, tol, reg_covar, max_iter, n_init, batch_size = \
+            self._check_hyperparameters()
+        dtype = C.estimator_dtype(X)
+        names = feature_names(X)
+        Xa = check_array(X, dtype)
+        n, d = Xa.shape
+        C.check_n_components(k, n)
+        if self.prior is not None:
+            C.check_prior(self.prior, k, d, covariance_type)
+        sw = C.check_sample_weight(sample_weight, n, dtype)
+        key = C.check_random_state(self.random_state)
+        with C.x64_scope(dtype):
+            init = self._initial_params(k, d, covariance_type, dtype)
+            if self.warm_start and self.__sklearn_is_fitted__():
+                n_init = 1
+            prior = None if self.prior is None else C.prior_arrays(self.prior, dtype)
+            if batch_size is None:      # cache-sized row chunks, as fit_em (same results)
+                batch_size = default_batch_size(n, k, d)
+            res = em.fit_jit(jnp.asarray(Xa), jax.random.fold_in(key, 0), prior,
+                             None if sw is None else jnp.asarray(sw), init,
+                             tol, reg_covar, k=k, covariance_type=covariance_type,
+                             max_iter=max_iter, n_init=n_init,
+                             init=_INIT_NAMES[self.init_params], batch_size=batch_size)
+            p = res.params
+            u = p.family.precision_cholesky(p.covariances)
+            prec = p.family.precisions(p.covariances)
+            fitted = jax.device_get((p.weights, p.means, p.covariances, u, prec, res.trace,
+                                     res.objective, res.n_iter, res.converged))
+        weights, means, cov, u, prec, trace, objective, n_iter, converged = fitted
+        self.weights_ = np.asarray(weights, dtype)
+        self.means_ = np.asarray(means, dtype)
+        self.covariances_ = np.asarray(cov, dtype)
+        self.precisions_cholesky_ = np.asarray(u, dtype)
+        self.precisions_ = np.asarray(prec, dtype)
+        self.n_iter_ = int(n_iter)
+        self.converged_ = bool(converged)
+        self.lower_bounds_ = [float(v) for v in np.asarray(trace)[:self.n_iter_]]
+        self.lower_bound_ = (self.lower_bounds_[-1] if self.lower_bounds_
+                             else float(objective))
+        self.n_features_in_ = d
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self._covariance_type_fit = covariance_type
+        if self.verbose:
+            logger.info("GaussianMixture: %d iteration(s), converged=%s, lower bound %.6g",
+                        self.n_iter_, self.converged_, self.lower_bound_)
+        if max_iter > 0 and not self.converged_:
+            warnings.warn("Best performing initialization did not converge. Try different "
+                          "init parameters, or increase max_iter, tol, or check for "
+                          "degenerate data.", exception_classes()[1], stacklevel=3)
+        return Xa
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit by EM.
+
+        Parameters
+        ----------
+        X : (N, D) array-like.
+        y : ignored.
+        sample_weight : (N,) non-negative row weights, or None.
+
+        Returns
+        -------
+        self
+        """
+        self._fit(X, sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the most probable component of each row: (N,) int."""
+        Xa = self._fit(X, sample_weight)
+        return self._predict_array(Xa)
+
+    # -- prediction --------------------------------------------------------------------
+
+    def _params(self):
+        """The fitted parameters as a GMMParams (call inside the dtype's x64 scope)."""
+        return GMMParams(jnp.asarray(self.weights_), jnp.asarray(self.means_),
+                         jnp.asarray(self.covariances_), self._covariance_type_fit)
+
+    def _predict_array(self, Xa):
+        with C.x64_scope(self.means_.dtype):
+            return np.asarray(densities.predict(self._params(), Xa,
+                                                batch_size=C.check_batch_size(self.batch_size)))
+
+    def predict(self, X):
+        """Most probable component of each row. X: (N, D) -> (N,) int."""
+        return self._predict_array(self._validate_X(X))
+
+    def predict_proba(self, X):
+        """Responsibilities p(z = k | x). X: (N, D) -> (N, K), rows sum to one."""
+        Xa = self._validate_X(X)
+        with C.x64_scope(self.means_.dtype):
+            return np.asarray(densities.responsibilities(
+                self._params(), Xa, batch_size=C.check_batch_size(self.batch_size)))
+
+    def score_samples(self, X):
+        """log p(x) of each row. X: (N, D) -> (N,)."""
+        Xa = self._validate_X(X)
+        with C.x64_scope(self.means_.dtype):
+            return np.asarray(densities.log_prob(
+                self._params(), Xa, batch_size=C.check_batch_size(self.batch_size)))
+
+    def score(self, X, y=None):
+        """Mean log-likelihood per row (float)."""
+        return float(np.mean(self.score_samples(X)))
+
+    def bic(self, X):
+        """Bayesian information criterion on X (lower is better): −2 log L + p log N."""
+        Xa = self._validate_X(X)
+        with C.x64_scope(self.means_.dtype):
+            return float(densities.bic(self._params(), Xa))
+
+    def aic(self, X):
+        """Akaike information criterion on X (lower is better): −2 log L + 2p."""
+        Xa = self._validate_X(X)
+        with C.x64_scope(self.means_.dtype):
+            return float(densities.aic(self._params(), Xa))
+
+    def sample(self, n_samples=1):
+        """Draw from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int >= 1
+
+        Returns
+        -------
+        X : (n_samples, D) array in the fitted dtype.
+        y : (n_samples,) int component labels.
+        """
+        self._check_is_fitted()
+        if (isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral)
+                or n_samples < 1):
+            raise ValueError(f"n_samples must be an int >= 1 (sampling needs at least one "
+                             f"sample); got {n_samples!r}")
+        # As scikit-learn, the draw is seeded from random_state afresh at every call.
+        key = jax.random.fold_in(C.check_random_state(self.random_state), 1)
+        with C.x64_scope(self.means_.dtype):
+            Xs, ys = densities.sample(self._params(), key, int(n_samples))
+            Xs, ys = jax.device_get((Xs, ys))
+        return np.asarray(Xs, self.means_.dtype), np.asarray(ys, np.int64)
+
+
