@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import bayes_gmm as bg
-from bayes_gmm.inference import _to_inference_data, params_from_dataset
+from bayes_gmm.bayes.idata import params_from_dataset, to_inference_data
 
 CASES = {"2d": (2, 1000, 3), "5d": (5, 5000, 4)}
 
@@ -100,8 +100,8 @@ def run_typical(X, k, chains, warmup, samples, seed, reference):
     s = mcmc.get_samples(group_by_chain=True)
     draws = {v: np.asarray(s[v]) for v in ("weights", "means", "covariances")}
     c, n = draws["weights"].shape[:2]
-    idata = _to_inference_data(draws, np.zeros((c, n, 1)), X[:1], reference, "full", "nuts",
-                               sample_stats={"diverging": np.asarray(
+    idata = to_inference_data(draws, np.zeros((c, n, 1)), X[:1], reference, "full", "nuts",
+                              sample_stats={"diverging": np.asarray(
                                    mcmc.get_extra_fields(group_by_chain=True)["diverging"])})
     return bg.relabel(idata, reference), wall, first - wall
 

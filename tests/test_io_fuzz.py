@@ -8,7 +8,6 @@ import shutil
 import signal
 import zipfile
 from contextlib import contextmanager
-from pathlib import Path
 
 import arviz as az
 import numpy as np

@@ -13,7 +13,7 @@ from helpers import get_family
 
 from conftest import COVARIANCE_TYPES
 
-R = importlib.import_module("bayes_gmm.relabel")  # bg.relabel is the function
+R = importlib.import_module("bayes_gmm.bayes.relabel")  # bg.relabel is the function
 
 
 def _reference(k, d, t, rng):

@@ -1,0 +1,152 @@
+"""Families with diagonal covariances: ``diag`` (VVI) and ``spherical`` (VII)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
+
+from .base import CovarianceFamily
+
+__all__ = ["Diag", "Spherical"]
+
+
+# --- families with diagonal covariances ----------------------------------------------------
+
+class Diag(CovarianceFamily):
+    """Each component has its own diagonal covariance (mclust's VVI)."""
+
+    name = "diag"
+    dims = ("component", "feature")
+
+    def shape(self, k, d):
+        return (k, d)
+
+    def n_parameters(self, k, d):
+        return k * d
+
+    def unit(self, k, d, dtype):
+        return jnp.ones((k, d), dtype)
+
+    def to_full(self, cov, k, d, xp=jnp):
+        return cov[:, :, None] * xp.eye(d, dtype=cov.dtype)[None]
+
+    def precision_cholesky(self, cov):
+        return jax.lax.rsqrt(cov)
+
+    def covariances_from_precision_cholesky(self, u):
+        return 1.0 / jnp.square(u)
+
+    def precisions(self, cov):
+        return jnp.square(self.precision_cholesky(cov))
+
+    def precision_cholesky_from_precisions(self, prec):
+        return jnp.sqrt(prec)
+
+    def log_det_precision_cholesky(self, u, d):
+        return jnp.sum(jnp.log(u), axis=-1)
+
+    def mahalanobis(self, X, means, u):
+        p2 = jnp.square(u)                                                      # (K, D)
+        maha = (jnp.square(X) @ p2.T - 2.0 * (X @ (means * p2).T)
+                + jnp.sum(jnp.square(means) * p2, axis=1)[None])
+        return jnp.maximum(maha, 0.0)
+
+    def ml_covariance(self, S, nk, reg_covar, prev, empty):
+        return jnp.where(empty[:, None], prev, S / nk[:, None] + reg_covar)
+
+    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d):
+        B = S + shrink[:, None] * jnp.square(dev)
+        return (psi[None] + B) / (nu + counts + 3.0)[:, None]
+
+    def add_floor(self, cov, eps, floor, d):
+        return cov + (10 * eps * jnp.mean(cov, axis=1) + floor)[:, None]
+
+    def default_scale(self, nu, cov, d):
+        return (nu - 2.0) * jnp.diagonal(cov)
+
+    def scale_shapes(self, d):
+        return ((), (d,))
+
+    def broadcast_scale(self, psi, d):
+        return jnp.broadcast_to(psi, (d,))
+
+    def covariance_prior(self, nu, psi, k, d):
+        return dist.InverseGamma(0.5 * nu, 0.5 * psi).expand([k, d]).to_event(2)
+
+    def mean_prior(self, m0, cov, kappa, k, d):
+        return dist.Normal(m0, jnp.sqrt(cov / kappa)).to_event(2)
+
+    def jitter(self, keys, cov, nk, n, d, jitter, num_chains):
+        k = cov.shape[0]
+        z = jax.random.normal(keys[0], (num_chains, k, d), cov.dtype)
+        return cov[None] * jnp.exp(jitter * z * jnp.sqrt(2.0 / nk)[None, :, None])
+
+
+class Spherical(CovarianceFamily):
+    """Each component has its own single variance (mclust's VII)."""
+
+    name = "spherical"
+    dims = ("component",)
+
+    def shape(self, k, d):
+        return (k,)
+
+    def n_parameters(self, k, d):
+        return k
+
+    def unit(self, k, d, dtype):
+        return jnp.ones((k,), dtype)
+
+    def to_full(self, cov, k, d, xp=jnp):
+        return cov[:, None, None] * xp.eye(d, dtype=cov.dtype)[None]
+
+    def precision_cholesky(self, cov):
+        return jax.lax.rsqrt(cov)
+
+    def covariances_from_precision_cholesky(self, u):
+        return 1.0 / jnp.square(u)
+
+    def precisions(self, cov):
+        return jnp.square(self.precision_cholesky(cov))
+
+    def precision_cholesky_from_precisions(self, prec):
+        return jnp.sqrt(prec)
+
+    def log_det_precision_cholesky(self, u, d):
+        return d * jnp.log(u)
+
+    def mahalanobis(self, X, means, u):
+        p2 = jnp.square(u)                                                      # (K,)
+        maha = (jnp.sum(jnp.square(X), axis=1)[:, None] - 2.0 * (X @ means.T)
+                + jnp.sum(jnp.square(means), axis=1)[None]) * p2[None]
+        return jnp.maximum(maha, 0.0)
+
+    def ml_covariance(self, S, nk, reg_covar, prev, empty):
+        return jnp.where(empty, prev, jnp.mean(S / nk[:, None], axis=1) + reg_covar)
+
+    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d):
+        B = jnp.sum(S, axis=1) + shrink * jnp.sum(jnp.square(dev), axis=1)
+        return (psi + B) / (nu + counts * d + d + 2.0)
+
+    def add_floor(self, cov, eps, floor, d):
+        return cov * (1 + 10 * eps) + floor
+
+    def default_scale(self, nu, cov, d):
+        return (nu - 2.0) * jnp.mean(jnp.diagonal(cov))
+
+    def scale_shapes(self, d):
+        return ((),)
+
+    def covariance_prior(self, nu, psi, k, d):
+        return dist.InverseGamma(0.5 * nu, 0.5 * psi).expand([k]).to_event(1)
+
+    def mean_prior(self, m0, cov, kappa, k, d):
+        return dist.Normal(m0, jnp.sqrt(cov[:, None] / kappa)).to_event(2)
+
+    def jitter(self, keys, cov, nk, n, d, jitter, num_chains):
+        (k,) = cov.shape
+        z = jax.random.normal(keys[0], (num_chains, k), cov.dtype)
+        return cov[None] * jnp.exp(jitter * z * jnp.sqrt(2.0 / (nk * d))[None])
+
+
