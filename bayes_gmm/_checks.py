@@ -30,6 +30,7 @@ __all__ = ["DegenerateFitWarning", "is_traced", "check_X", "check_Xs", "check_n_
            "check_positive_float", "check_batch_size", "check_sample_weight",
            "check_n_features", "check_key", "check_keys", "check_random_state",
            "check_prior", "prior_arrays", "check_init_params", "check_choice", "jax_dtype",
+           "WEIGHTS_SUM_ATOL",
            "estimator_dtype", "x64_scope", "warn_no_spread", "warn_small_components"]
 
 
@@ -354,6 +355,10 @@ def prior_arrays(prior: GMMPrior, dtype) -> GMMPrior:
     return GMMPrior(*(None if v is None else jnp.asarray(v, dtype) for v in prior))
 
 
+#: How far initial weights may sum from one (GaussianMixture.weights_init and fit_em's init).
+WEIGHTS_SUM_ATOL = 1e-6
+
+
 def check_init_params(p: GMMParams, k, d, covariance_type, dtype, name="init") -> GMMParams:
     """Initial `GMMParams`: shapes, finiteness, weights on the simplex, valid covariances."""
     fam = get_family(covariance_type)
@@ -368,7 +373,7 @@ def check_init_params(p: GMMParams, k, d, covariance_type, dtype, name="init") -
         wn, mn, cn = (np.asarray(a, np.float64) for a in (w, m, c))
         if not (np.all(np.isfinite(wn)) and np.all(np.isfinite(mn)) and np.all(np.isfinite(cn))):
             raise ValueError(f"{name} (GMMParams) contains NaN or infinity")
-        if np.any(wn < 0) or not np.isclose(wn.sum(), 1.0, rtol=0, atol=1e-5):
+        if np.any(wn < 0) or not np.isclose(wn.sum(), 1.0, rtol=0, atol=WEIGHTS_SUM_ATOL):
             raise ValueError(f"{name}.weights must be non-negative and sum to one; got {wn} "
                              f"(sum {wn.sum()})")
         fam.check_covariances(cn, f"{name}.covariances")

@@ -196,9 +196,9 @@ def _fit_bayes(X, k, method, covariance_type, seed, args, progress):
     if method == "nuts":
         return fit_nuts(X, k, key=key, covariance_type=covariance_type,
                         num_warmup=args.num_warmup, num_samples=args.num_samples,
-                        num_chains=args.num_chains, progress_bar=progress)
+                        num_chains=args.num_chains, progress_bar=progress, dtype=np.float64)
     return fit_svi(X, k, key=key, covariance_type=covariance_type,
-                   num_steps=args.num_steps, num_samples=args.num_samples)
+                   num_steps=args.num_steps, num_samples=args.num_samples, dtype=np.float64)
 
 
 def _summary(idata):
@@ -361,7 +361,7 @@ def cmd_demo(args) -> int:
           f"{num_samples} draws)")
     idata = fit_nuts(X, 2, key=jax.random.key(args.seed), num_warmup=num_warmup,
                      num_samples=num_samples, num_chains=args.num_chains, init=p,
-                     progress_bar=progress)     # started at (and labelled as) the MAP above
+                     progress_bar=progress, dtype=np.float64)  # from (and labelled as) the MAP
     table = _summary(idata)
     import pandas as pd
     with pd.option_context("display.width", 160, "display.max_columns", 20):

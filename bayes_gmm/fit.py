@@ -182,12 +182,15 @@ def fit_em_many(Xs, n_components, *, keys=None, key=None, covariance_type="full"
     params.means (B, K, D), params.covariances (B, ...), objective (B,),
     trace (B, max_iter), n_iter (B,), converged (B,).
 
-    Example
-    -------
-    >>> Xs = np.stack([X1, X2, X3])                                   # doctest: +SKIP
-    >>> res = fit_em_many(Xs, 3, key=jax.random.key(0))              # doctest: +SKIP
-    >>> res.params.means.shape                                         # doctest: +SKIP
-    (3, 3, 2)
+    Examples
+    --------
+    >>> import jax, numpy as np, bayes_gmm as bg
+    >>> rng = np.random.default_rng(0)
+    >>> Xs = np.stack([rng.normal(size=(200, 2)) + [[0, 0]] * 100 + [[6, 0]] * 100
+    ...                for _ in range(3)])
+    >>> res = bg.fit_em_many(Xs, 2, key=jax.random.key(0))
+    >>> res.params.means.shape, res.converged.tolist()
+    ((3, 2, 2), [True, True, True])
     """
     covariance_type = C.check_covariance_type(covariance_type)
     Xs = C.check_Xs(Xs)
@@ -275,10 +278,13 @@ def fit_em_grid(X, n_components=(1, 2, 3, 4, 5, 6), *, key, **fit_em_kwargs) -> 
     BIC and AIC are computed from the unweighted log-likelihood of X (as
     :func:`~bayes_gmm.bic`).
 
-    Example
-    -------
-    >>> grid = fit_em_grid(X, range(1, 7), key=jax.random.key(0))     # doctest: +SKIP
-    >>> grid.best, grid.bic[grid.best]                                 # doctest: +SKIP
+    Examples
+    --------
+    >>> import jax, bayes_gmm as bg
+    >>> from bayes_gmm.datasets import load_old_faithful
+    >>> grid = bg.fit_em_grid(load_old_faithful(), [1, 2, 3], key=jax.random.key(0))
+    >>> grid.best, round(grid.bic[2], 1)
+    (2, 2322.2)
     """
     if isinstance(n_components, (int, np.integer)):
         n_components = (n_components,)

@@ -174,9 +174,15 @@ def save(fitted, path) -> Path:
     -------
     pathlib.Path of the directory.
 
-    Example
-    -------
-    >>> save(gm, "faithful_gmm"); gm2 = load("faithful_gmm")     # doctest: +SKIP
+    Examples
+    --------
+    >>> import tempfile, numpy as np, bayes_gmm as bg
+    >>> from bayes_gmm.datasets import load_old_faithful
+    >>> gm = bg.GaussianMixture(2, random_state=0).fit(load_old_faithful())
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     gm2 = bg.load(bg.save(gm, d + "/faithful_gmm"))
+    >>> bool(np.array_equal(gm2.means_, gm.means_))
+    True
     """
     path = Path(path)
     kind, settings, attrs, idata, map_est = _describe(fitted)

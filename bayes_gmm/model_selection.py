@@ -80,11 +80,13 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     ``attrs["criterion"]`` is ``"bic"`` or ``"elpd_loo"``. With ``return_fits=True``, the
     pair ``(table, fits)``.
 
-    Example
-    -------
-    >>> table = compare(load_old_faithful(), [1, 2, 3])     # doctest: +SKIP
-    >>> table.attrs["best_k"]                                # doctest: +SKIP
-    2
+    Examples
+    --------
+    >>> import jax, bayes_gmm as bg
+    >>> from bayes_gmm.datasets import load_old_faithful
+    >>> table = bg.compare(load_old_faithful(), [1, 2, 3], key=jax.random.key(0))
+    >>> table.attrs["best_k"], table.index.tolist()
+    (2, [1, 2, 3])
     """
     import pandas as pd
 

@@ -56,7 +56,7 @@ def _posterior_covariance_type(posterior) -> str:
     return posterior_family(posterior).name
 
 
-def _posterior_draws(idata, n_draws: int | None, seed: int = 0) -> list[GMMParams]:
+def _posterior_draws(idata, n_draws: int | None) -> list[GMMParams]:
     """Up to ``n_draws`` posterior draws (evenly thinned over chain × draw) as GMMParams."""
     post = idata.posterior
     t = _posterior_covariance_type(post)

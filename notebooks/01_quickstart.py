@@ -113,9 +113,10 @@ fig
 # * `trace` — the objective at every iteration (`NaN` after convergence),
 # * `n_iter`, `converged`.
 #
-# The functional core computes in the dtype JAX hands it: with JAX's default settings a
-# float64 NumPy array becomes float32 here, which is what you want on GPU/TPU. (Use
-# `with jax.enable_x64(True): ...` for float64.)
+# The functional API (`fit_em`, `fit_nuts`, `fit_svi`, ...) computes in the dtype JAX hands
+# it: with JAX's default settings a float64 NumPy array becomes float32 here, which is what
+# you want on GPU/TPU. (Pass `dtype=np.float64`, or use `with jax.enable_x64(True): ...`,
+# for float64.)
 
 # %%
 res = bg.fit_em(X, 2, key=jax.random.key(0))

@@ -33,10 +33,12 @@ __all__ = ["fit_nuts", "fit_svi"]
 CHAIN_METHODS = ("vectorized", "sequential", "parallel")
 
 
-def _check_common(X, n_components, covariance_type, prior):
+def _check_common(X, n_components, covariance_type, prior, dtype):
     covariance_type = C.check_covariance_type(covariance_type)
-    dtype = C.estimator_dtype(X)
-    Xa = C.check_X(np.asarray(X), dtype=dtype)
+    Xa = C.check_X(X)
+    # The functional rule: the dtype JAX gives the input, unless dtype= says otherwise.
+    dtype = C.jax_dtype(Xa.dtype) if dtype is None else np.dtype(dtype)
+    Xa = Xa.astype(dtype, copy=False)
     n, d = Xa.shape
     k = C.check_n_components(n_components, n)
     prior = C.check_prior(prior, k, d, covariance_type)
@@ -87,7 +89,7 @@ def _jitter(key, p: GMMParams, n, jitter, num_chains):
 def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_warmup=500,
              num_samples=1000, num_chains=4, chain_method="vectorized", init="em",
              relabel=True, progress_bar=True, em_kwargs=None, jitter=1.0, dense_mass=False,
-             target_accept_prob=0.8, max_tree_depth=10):
+             target_accept_prob=0.8, max_tree_depth=10, dtype=None):
     r"""Sample the posterior of a K-component mixture with NUTS, started at MAP-EM.
 
     The model is :func:`bayes_gmm.gmm_model` (assignments marginalised) under
@@ -96,8 +98,8 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
 
     Parameters
     ----------
-    X : (N, D) array. float32 input is sampled in float32; anything else in float64
-        (inside a scoped ``jax.enable_x64(True)``).
+    X : (N, D) array, sampled in the dtype JAX gives it (float64 input is sampled in
+        float32 unless JAX's x64 flag is on) unless ``dtype`` says otherwise.
     n_components : int K.
     key : a `jax.random.key` (an int seed is accepted).
     prior : `GMMPrior`, or None for ``GMMPrior()`` (data-dependent defaults, as MAP-EM).
@@ -115,6 +117,8 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
         ``n_init=5, max_iter=500, tol=1e-8``).
     jitter : spread of the chain starts around the MAP, in posterior sds (0: all at MAP).
     dense_mass, target_accept_prob, max_tree_depth : NUTS settings (NumPyro's meanings).
+    dtype : compute in this dtype (``np.float64`` runs inside a scoped
+        ``jax.enable_x64(True)``, never flipping the global flag); None: JAX's dtype of X.
 
     Returns
     -------
@@ -124,12 +128,18 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
 
     Examples
     --------
-    >>> idata = fit_nuts(X, 3, key=jax.random.key(0), progress_bar=False)  # doctest: +SKIP
-    >>> idata.posterior["means"].dims                                      # doctest: +SKIP
+    Skipped when the docstrings run: compiling NUTS takes tens of seconds (the test suite
+    runs it in tests/test_posterior.py).
+
+    >>> import jax, bayes_gmm as bg
+    >>> from bayes_gmm.datasets import load_old_faithful
+    >>> idata = bg.fit_nuts(load_old_faithful(), 2, key=jax.random.key(0),
+    ...                     progress_bar=False)                    # doctest: +SKIP
+    >>> idata.posterior["means"].dims                              # doctest: +SKIP
     ('chain', 'draw', 'component', 'feature')
     """
     Xa, k, covariance_type, prior, dtype = _check_common(X, n_components, covariance_type,
-                                                         prior)
+                                                         prior, dtype)
     num_warmup = C.check_int("num_warmup", num_warmup, 0)
     num_samples = C.check_int("num_samples", num_samples, 1)
     num_chains = C.check_int("num_chains", num_chains, 1)
@@ -178,7 +188,8 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
 
 def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="auto_mvn",
             num_steps=5000, learning_rate=1e-2, subsample_size=None, num_samples=1000,
-            init="em", relabel=True, progress_bar=True, em_kwargs=None, rank=None):
+            init="em", relabel=True, progress_bar=True, em_kwargs=None, rank=None,
+            dtype=None):
     r"""Variational Bayes (SVI) for the mixture posterior, initialised at MAP-EM.
 
     Maximises the ELBO of :func:`bayes_gmm.gmm_model` over an automatic guide with
@@ -204,6 +215,7 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
     relabel : align labels with the MAP (raw draws in ``posterior_raw``).
     progress_bar : tqdm progress bar over the steps.
     rank : rank of "auto_lowrank" (None: NumPyro's default, about √(#parameters)).
+    dtype : as for :func:`fit_nuts`.
 
     Returns
     -------
@@ -213,7 +225,7 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
         computed on the full data even when ``subsample_size`` is set).
     """
     Xa, k, covariance_type, prior, dtype = _check_common(X, n_components, covariance_type,
-                                                         prior)
+                                                         prior, dtype)
     C.check_choice("guide", guide, programs.GUIDES)
     num_steps = C.check_int("num_steps", num_steps, 1)
     num_samples = C.check_int("num_samples", num_samples, 1)

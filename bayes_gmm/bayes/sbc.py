@@ -304,6 +304,9 @@ def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
 
     Examples
     --------
+    Skipped when the docstrings run: 50 NUTS fits take minutes (tests/test_sbc.py runs
+    small ones).
+
     >>> ds = sbc(50, key=jax.random.key(0), num_warmup=100, num_samples=99)  # doctest: +SKIP
     >>> ds.p_value.min() > 0.001                                             # doctest: +SKIP
     >>> plot_rank_histogram(ds)                                               # doctest: +SKIP

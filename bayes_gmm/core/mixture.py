@@ -22,9 +22,9 @@ __all__ = ["log_weights", "component_log_prob", "weighted_log_prob", "log_prob",
 
 
 def log_weights(weights):
-    """log π with log 0 = −∞ and a finite gradient for positive weights."""
-    safe = jnp.where(weights > 0, weights, 1.0)
-    return jnp.where(weights > 0, jnp.log(safe), -jnp.inf)
+    """log π; a pruned component (π_k = 0) gets −∞ (its gradient there is not finite, but
+    only the EM, which takes none, meets zero weights)."""
+    return jnp.log(weights)
 
 
 def component_log_prob(params: GMMParams, X) -> jax.Array:

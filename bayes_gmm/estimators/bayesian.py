@@ -55,6 +55,9 @@ class BayesianGaussianMixture(MixtureEstimator):
 
     Examples
     --------
+    Skipped when the docstrings run (NUTS compiles for tens of seconds; the test suite fits
+    it in tests/test_estimators.py):
+
     >>> from bayes_gmm import BayesianGaussianMixture
     >>> from bayes_gmm.datasets import load_old_faithful
     >>> bgm = BayesianGaussianMixture(2, random_state=0, progress_bar=False)  # doctest: +SKIP
@@ -115,13 +118,13 @@ class BayesianGaussianMixture(MixtureEstimator):
                                        num_warmup=self.num_warmup,
                                        num_samples=self.num_samples,
                                        num_chains=self.num_chains, init=init,
-                                       progress_bar=self.progress_bar)
+                                       progress_bar=self.progress_bar, dtype=dtype)
             else:
                 self.idata_ = fit_svi(Xa, k, key=k_fit, prior=prior,
                                       covariance_type=covariance_type,
                                       num_steps=self.num_steps,
                                       num_samples=self.num_samples, init=init,
-                                      progress_bar=self.progress_bar)
+                                      progress_bar=self.progress_bar, dtype=dtype)
         if self.method == "nuts":
             # fit_nuts has already warned about what failed
             self.diagnostics_ = check_diagnostics(self.idata_, warn=False)

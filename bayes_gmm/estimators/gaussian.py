@@ -44,8 +44,9 @@ def _check_weights_init(weights, k, dtype):
         raise ValueError(f"weights_init must have shape ({k},) (n_components,); got {w.shape}")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"weights_init must be finite and non-negative; got {w}")
-    if not np.isclose(w.sum(), 1.0, rtol=0.0, atol=1e-6):
-        raise ValueError(f"weights_init must sum to 1 (within 1e-6); got sum {w.sum():.8f}. "
+    if not np.isclose(w.sum(), 1.0, rtol=0.0, atol=C.WEIGHTS_SUM_ATOL):
+        raise ValueError(f"weights_init must sum to 1 (within {C.WEIGHTS_SUM_ATOL}); got sum "
+                         f"{w.sum():.8f}. "
                          "Normalise it with w / w.sum().")
     return w.astype(dtype)
 
@@ -261,6 +262,10 @@ class GaussianMixture(MixtureEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self._covariance_type_fit = covariance_type
+        if self.prior is None:
+            # The same warning, from the same check, as fit_em on the same input.
+            C.warn_small_components(self.weights_, n if sw is None else float(np.sum(sw)), d,
+                                    covariance_type, type(self).__name__)
         if self.verbose:
             logger.info("GaussianMixture: %d iteration(s), converged=%s, lower bound %.6g",
                         self.n_iter_, self.converged_, self.lower_bound_)

@@ -11,9 +11,23 @@ from .base import CovarianceFamily
 __all__ = ["Diag", "Spherical"]
 
 
-# --- families with diagonal covariances ----------------------------------------------------
+class _DiagonalFamily(CovarianceFamily):
+    """Covariances stored as variances: the precision Cholesky factor is 1/σ elementwise."""
 
-class Diag(CovarianceFamily):
+    def precision_cholesky(self, cov):
+        return jax.lax.rsqrt(cov)
+
+    def covariances_from_precision_cholesky(self, u):
+        return 1.0 / jnp.square(u)
+
+    def precisions(self, cov):
+        return jnp.square(self.precision_cholesky(cov))
+
+    def precision_cholesky_from_precisions(self, prec):
+        return jnp.sqrt(prec)
+
+
+class Diag(_DiagonalFamily):
     """Each component has its own diagonal covariance (mclust's VVI)."""
 
     name = "diag"
@@ -30,18 +44,6 @@ class Diag(CovarianceFamily):
 
     def to_full(self, cov, k, d, xp=jnp):
         return cov[:, :, None] * xp.eye(d, dtype=cov.dtype)[None]
-
-    def precision_cholesky(self, cov):
-        return jax.lax.rsqrt(cov)
-
-    def covariances_from_precision_cholesky(self, u):
-        return 1.0 / jnp.square(u)
-
-    def precisions(self, cov):
-        return jnp.square(self.precision_cholesky(cov))
-
-    def precision_cholesky_from_precisions(self, prec):
-        return jnp.sqrt(prec)
 
     def log_det_precision_cholesky(self, u, d):
         return jnp.sum(jnp.log(u), axis=-1)
@@ -83,7 +85,7 @@ class Diag(CovarianceFamily):
         return cov[None] * jnp.exp(jitter * z * jnp.sqrt(2.0 / nk)[None, :, None])
 
 
-class Spherical(CovarianceFamily):
+class Spherical(_DiagonalFamily):
     """Each component has its own single variance (mclust's VII)."""
 
     name = "spherical"
@@ -100,18 +102,6 @@ class Spherical(CovarianceFamily):
 
     def to_full(self, cov, k, d, xp=jnp):
         return cov[:, None, None] * xp.eye(d, dtype=cov.dtype)[None]
-
-    def precision_cholesky(self, cov):
-        return jax.lax.rsqrt(cov)
-
-    def covariances_from_precision_cholesky(self, u):
-        return 1.0 / jnp.square(u)
-
-    def precisions(self, cov):
-        return jnp.square(self.precision_cholesky(cov))
-
-    def precision_cholesky_from_precisions(self, prec):
-        return jnp.sqrt(prec)
 
     def log_det_precision_cholesky(self, u, d):
         return d * jnp.log(u)

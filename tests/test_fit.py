@@ -1,4 +1,4 @@
-"""em.py: the compiled EM against published values, invariants and scikit-learn's meanings."""
+"""fit.py (fit_em) and core/em.py: the compiled EM against published values, invariants and scikit-learn."""
 
 import jax
 import jax.numpy as jnp
