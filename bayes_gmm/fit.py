@@ -186,8 +186,8 @@ def fit_em_many(Xs, n_components, *, keys=None, key=None, covariance_type="full"
     --------
     >>> import jax, numpy as np, bayes_gmm as bg
     >>> rng = np.random.default_rng(0)
-    >>> Xs = np.stack([rng.normal(size=(200, 2)) + [[0, 0]] * 100 + [[6, 0]] * 100
-    ...                for _ in range(3)])
+    >>> centres = np.repeat([[0.0, 0.0], [6.0, 0.0]], 100, axis=0)
+    >>> Xs = np.stack([rng.normal(size=(200, 2)) + centres for _ in range(3)])
     >>> res = bg.fit_em_many(Xs, 2, key=jax.random.key(0))
     >>> res.params.means.shape, res.converged.tolist()
     ((3, 2, 2), [True, True, True])

@@ -163,10 +163,11 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
     A ``numpy.memmap`` (``np.load("big.npy", mmap_mode="r")``) is read the same way:
 
     >>> import jax, numpy as np, bayes_gmm as bg
-    >>> X = np.random.default_rng(0).normal(size=(1000, 2)) + [[0, 0]] * 500 + [[8, 0]] * 500
+    >>> centres = np.repeat([[0.0, 0.0], [8.0, 0.0]], 500, axis=0)
+    >>> X = np.random.default_rng(0).normal(size=(1000, 2)) + centres
     >>> res = bg.fit_em_stream(X, 2, key=jax.random.key(0), chunk_size=300)
-    >>> np.sort(np.asarray(res.params.means)[:, 0]).round(0).tolist()
-    [0.0, 8.0]
+    >>> [int(round(float(m))) for m in np.sort(np.asarray(res.params.means)[:, 0])]
+    [0, 8]
     """
     covariance_type = C.check_covariance_type(covariance_type)
     source = _chunk_source(chunks, chunk_size)

@@ -18,7 +18,9 @@ from bayes_gmm.core.prior import resolve_prior
 
 PRIOR1 = bg.GMMPrior(mean_prior=[0.0, 0.0], mean_precision=2.0, degrees_of_freedom=6.0,
                      covariance_prior=[[3.0, 0.5], [0.5, 2.0]])
-NUTS1 = dict(num_warmup=400, num_samples=1000, num_chains=4, progress_bar=False)
+# float64 throughout (the functional API would compute float64 NumPy input in float32).
+NUTS1 = dict(num_warmup=400, num_samples=1000, num_chains=4, progress_bar=False,
+             dtype=np.float64)
 
 
 def _data1(seed):
@@ -78,7 +80,7 @@ def test_svi_k1_matches_niw_posterior():
     X = _data1(3)
     mn, e_cov, sd_m, sd_c = _niw_posterior(X, PRIOR1)
     idata = bg.fit_svi(X, 1, key=1, prior=PRIOR1, num_steps=3000, num_samples=4000,
-                       progress_bar=False)
+                       progress_bar=False, dtype=np.float64)
     post = idata.posterior
     got_m = post["means"].mean(("chain", "draw")).values[0]
     got_c = post["covariances"].mean(("chain", "draw")).values[0]
@@ -121,7 +123,7 @@ def _data3():
 @pytest.fixture(scope="module")
 def three():
     X = _data3()
-    return X, bg.fit_nuts(X, 3, key=0, progress_bar=False, **NUTS3)
+    return X, bg.fit_nuts(X, 3, key=0, progress_bar=False, dtype=np.float64, **NUTS3)
 
 
 def _match_truth(idata):
@@ -184,7 +186,8 @@ def test_svi_agrees_with_nuts(three):
     # where auto_mvn is exact up to skew (O(1/√N_k) ≈ 0.1 sd); the rest is Monte Carlo error
     # of both methods (< 0.05 sd) and the stochastic optimiser.
     X, nuts = three
-    svi = bg.fit_svi(X, 3, key=2, num_steps=3000, num_samples=2000, progress_bar=False)
+    svi = bg.fit_svi(X, 3, key=2, num_steps=3000, num_samples=2000, progress_bar=False,
+                     dtype=np.float64)
     # Each fit labels components after its own MAP-EM run: align SVI's with NUTS's MAP.
     from bayes_gmm.bayes.idata import params_from_dataset
     svi = bg.relabel(svi, params_from_dataset(nuts["map"]))
