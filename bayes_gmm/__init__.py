@@ -4,6 +4,7 @@ Re-exports only; see the "Architecture" section of the README for where each con
 """
 
 from . import plots
+from ._cache import enable_compilation_cache
 from ._checks import DegenerateFitWarning
 from ._version import __version__
 from .bayes.diagnostics import (DiagnosticWarning, assignment_probabilities,
@@ -22,8 +23,11 @@ from .io import load, save
 from .model_selection import compare
 from .stream import fit_em_stream
 
+#: Where compiled programs persist across processes (None: switched off).
+COMPILATION_CACHE_DIR = enable_compilation_cache()
+
 __all__ = [
-    "BayesianGaussianMixture", "DegenerateFitWarning", "DiagnosticWarning", "EMGridResult",
+    "BayesianGaussianMixture", "COMPILATION_CACHE_DIR", "DegenerateFitWarning", "DiagnosticWarning", "EMGridResult",
     "EMResult", "GMMParams", "GMMPrior", "GaussianMixture", "SuffStats", "__version__",
     "aic", "assignment_probabilities", "bic", "check_diagnostics", "coclustering", "compare",
     "fit_em", "fit_em_grid", "fit_em_many", "fit_em_stream", "fit_nuts", "fit_svi",

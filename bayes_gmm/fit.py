@@ -26,10 +26,27 @@ from . import _checks as C
 from .core import em
 from .core.em import EMResult
 from .core.params import GMMParams
-from .core.rows import default_batch_size, is_multi_device
+from .core.rows import bucket_rows, default_batch_size, is_multi_device
 from .densities import aic, bic
 
-__all__ = ["fit_em", "fit_em_many", "fit_em_grid", "EMGridResult", "EMResult"]
+__all__ = ["fit_em", "fit_em_many", "fit_em_grid", "EMGridResult", "EMResult", "pad_rows"]
+
+
+def pad_rows(X: np.ndarray, sample_weight, dtype):
+    """X (N, D) and its row weights padded to ``bucket_rows(N)`` rows of weight 0.
+
+    The EM weights every sum by the row weights, so the padded fit is the unpadded one (to
+    rounding), and every N of a bucket runs the same compiled program. Returns
+    (X (B, D), weights (B,) or None when nothing is padded and no weights were given).
+    """
+    n = X.shape[0]
+    b = bucket_rows(n)
+    if b == n:
+        return X, sample_weight
+    w = np.ones(n, dtype) if sample_weight is None else np.asarray(sample_weight, dtype)
+    # Padding rows repeat the first row: finite, inside the data's range, weight 0.
+    Xp = np.concatenate([X, np.broadcast_to(X[:1], (b - n, X.shape[1]))])
+    return Xp, np.concatenate([w, np.zeros(b - n, dtype)])
 
 
 def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter=100,
@@ -69,6 +86,9 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
     """
     covariance_type = C.check_covariance_type(covariance_type)
     traced = C.is_traced(X)
+    # Rows of one bucket share a compiled program; a row-sharded X is not padded (that
+    # would move rows between devices), nor is X inside the user's own jit.
+    pad = not traced and not is_multi_device(X)
     if not traced:
         X = C.check_X(X)
         dtype = C.jax_dtype(X.dtype) if dtype is None else np.dtype(dtype)
@@ -76,12 +96,11 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
         dtype = X.dtype
     with C.x64_scope(dtype):
         return _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
-                       init, reg_covar, sample_weight, batch_size, dtype, traced)
+                       init, reg_covar, sample_weight, batch_size, dtype, traced, pad)
 
 
 def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init, init,
-            reg_covar, sample_weight, batch_size, dtype, traced):
-    X = jnp.asarray(X, dtype)
+            reg_covar, sample_weight, batch_size, dtype, traced, pad):
     n, d = X.shape
     k = C.check_n_components(n_components, None if traced else n)
     max_iter = C.check_int("max_iter", max_iter, 0)
@@ -89,26 +108,29 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
     tol = C.check_nonneg_float("tol", tol)
     reg_covar = C.check_nonneg_float("reg_covar", reg_covar)
     batch_size = C.check_batch_size(batch_size)
-    if batch_size is None and not traced and not is_multi_device(X):
-        batch_size = default_batch_size(n, k, d)
     init_params = None
     if isinstance(init, GMMParams):
         init_params = C.check_init_params(init, k, d, covariance_type, X.dtype)
         init = "k-means++"
     else:
         init = C.check_init(init)
-    sample_weight = C.check_sample_weight(sample_weight, n, X.dtype)
+    sample_weight = C.check_sample_weight(sample_weight, n, dtype)
+    n_eff = n if sample_weight is None or traced else float(np.sum(sample_weight))
+    if pad:
+        X, sample_weight = pad_rows(np.asarray(X), sample_weight, dtype)
+        if batch_size is None:
+            batch_size = default_batch_size(X.shape[0], k, d)
+    X = jnp.asarray(X, dtype)
     if sample_weight is not None:
-        sample_weight = jnp.asarray(sample_weight, X.dtype)
+        sample_weight = jnp.asarray(sample_weight, dtype)
     if prior is not None:
-        prior = C.prior_arrays(C.check_prior(prior, k, d, covariance_type), X.dtype)
+        prior = C.prior_arrays(C.check_prior(prior, k, d, covariance_type), dtype)
     res = em.fit_jit(X, C.check_key(key), prior, sample_weight, init_params, tol, reg_covar,
                      k=k, covariance_type=covariance_type, max_iter=max_iter, n_init=n_init,
                      init=init, batch_size=batch_size)
     if prior is None and not traced:
         # Concrete maximum-likelihood fits only (a traced fit cannot warn): components too
         # small to determine their covariance. Costs a (K,) device-to-host copy.
-        n_eff = n if sample_weight is None else float(jnp.sum(sample_weight))
         C.warn_small_components(res.params.weights, n_eff, d, covariance_type, "fit_em")
     return res
 

@@ -50,3 +50,16 @@ def test_checks_were_collected():
 @pytest.mark.parametrize("estimator, check", CHECKS, ids=[_id(c) for _, c in CHECKS])
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("n_components", [2, 3])
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++"])
+def test_sample_weight_equivalence_beyond_one_component(n_components, init_params):
+    """Integer weights equal repeated rows also when the initialisation matters (K > 1):
+    initial rows are drawn by inverting the cumulative weights in a canonical row order."""
+    from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_dense_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_sample_weight_equivalence_on_dense_data(
+            "GaussianMixture", GaussianMixture(n_components, init_params=init_params,
+                                               random_state=0))

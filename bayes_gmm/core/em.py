@@ -208,23 +208,44 @@ def _row(X, i):
     return jnp.sum(jnp.where((jnp.arange(X.shape[0]) == i)[:, None], X, 0), axis=0)
 
 
+def _row_order(X):
+    """A canonical order of the rows: by a fixed projection of their values (an (N,)
+    vector, so a row-sharded X is not gathered). Initial draws follow it, so they depend
+    on the weighted set of rows, not on the order the rows come in."""
+    d = X.shape[1]
+    r = jnp.cos(jnp.arange(1, d + 1, dtype=X.dtype) * 1.7) + 2.0
+    return jnp.argsort(X @ r)
+
+
+def _draw_row(key, p, order):
+    """A row index drawn with probability ∝ p (N,) ≥ 0 by inverting the cumulative sum
+    over the rows in ``order``.
+
+    One uniform per draw, whatever N: rows of weight 0 (padding) occupy no interval and
+    never change the draw, and a row of weight 2 takes the interval of its two copies, so
+    weights and repeated rows give the same initialisation.
+    """
+    c = jnp.cumsum(p[order])
+    u = jax.random.uniform(key, (), c.dtype) * c[-1]
+    return order[jnp.minimum(jnp.searchsorted(c, u, side="right"), p.shape[0] - 1)]
+
+
 def _kmeans_pp(key, X, w, center, k, batch_size):
     """k-means++ seeding (Arthur & Vassilvitskii 2007), weighted by ``w``: (K, D) centres."""
     n, d = X.shape
     k0, key = jax.random.split(key)
-    logw = log_weights(w)
-    i0 = jax.random.categorical(k0, logw)
+    order = _row_order(X)
+    i0 = _draw_row(k0, w, order)
     c0 = _row(X, i0) - center
     centers = jnp.zeros((k, d), X.dtype).at[0].set(c0)
     dist = map_rows(lambda xc, c: _sq_dist_to(xc - center, c[None])[:, 0], X, batch_size, c0)
 
     def body(j, carry):
         centers, dist = carry
-        logp = jnp.where((w > 0) & (dist > 0), jnp.log(jnp.where(dist > 0, dist, 1.0)) + logw,
-                         -jnp.inf)
+        p = w * dist
         # All remaining mass at distance 0 (duplicates): fall back to the weights.
-        logp = jnp.where(jnp.any(jnp.isfinite(logp)), logp, logw)
-        idx = jax.random.categorical(jax.random.fold_in(key, j), logp)
+        p = jnp.where(jnp.sum(p) > 0, p, w)
+        idx = _draw_row(jax.random.fold_in(key, j), p, order)
         c = _row(X, idx) - center
         newd = map_rows(lambda xc, c: _sq_dist_to(xc - center, c[None])[:, 0], X, batch_size, c)
         return centers.at[j].set(c), jnp.minimum(dist, newd)
@@ -275,11 +296,16 @@ def initial_stats(key, X, w, center, k, family, method, batch_size):
                                 stats, jnp.arange(1, n_chunks))
         return stats, jnp.zeros((k, d), X.dtype)
     if method == "random_from_data":
-        logw = jnp.where(w > 0, 0.0, -jnp.inf)
-        # Gumbel top-k: K distinct rows with positive weight.
-        g = jax.random.gumbel(key, (n,), X.dtype) + logw
-        idx = lax.top_k(g, k)[1]
-        centers = X[idx] - center
+        # K distinct rows with positive weight, uniformly, one inverse-CDF draw each.
+        order = _row_order(X)
+
+        def pick(j, carry):
+            free, centers = carry
+            i = _draw_row(jax.random.fold_in(key, j), free, order)
+            return free.at[i].set(0), centers.at[j].set(_row(X, i) - center)
+
+        free = (w > 0).astype(X.dtype)
+        _, centers = lax.fori_loop(0, k, pick, (free, jnp.zeros((k, d), X.dtype)))
     else:
         centers = _kmeans_pp(key, X, w, center, k, batch_size)
         if method == "kmeans":

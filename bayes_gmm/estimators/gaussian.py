@@ -28,6 +28,7 @@ from ..core.covariance import get_family
 from ..core.params import GMMParams
 from ..core.prior import GMMPrior
 from ..core.rows import default_batch_size
+from ..fit import pad_rows
 from ._base import MixtureEstimator, check_array, exception_classes, feature_names
 
 __all__ = ["GaussianMixture"]
@@ -233,10 +234,13 @@ class GaussianMixture(MixtureEstimator):
             if self.warm_start and self.__sklearn_is_fitted__():
                 n_init = 1
             prior = None if self.prior is None else C.prior_arrays(self.prior, dtype)
+            # Rows padded to their bucket (weight 0), as fit_em: a new N in the same
+            # bucket reuses the compiled program.
+            Xp, swp = pad_rows(Xa, sw, dtype)
             if batch_size is None:      # cache-sized row chunks, as fit_em (same results)
-                batch_size = default_batch_size(n, k, d)
-            res = em.fit_jit(jnp.asarray(Xa), jax.random.fold_in(key, 0), prior,
-                             None if sw is None else jnp.asarray(sw), init,
+                batch_size = default_batch_size(Xp.shape[0], k, d)
+            res = em.fit_jit(jnp.asarray(Xp), jax.random.fold_in(key, 0), prior,
+                             None if swp is None else jnp.asarray(swp), init,
                              tol, reg_covar, k=k, covariance_type=covariance_type,
                              max_iter=max_iter, n_init=n_init,
                              init=_INIT_NAMES[self.init_params], batch_size=batch_size)
