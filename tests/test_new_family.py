@@ -122,7 +122,7 @@ def test_ml_step_is_the_closed_form(x64, eii, data):
 
 
 def test_ml_fit_is_monotone_and_scores(x64, eii, data):
-    res = bg.fit_em(data, 3, key=1, covariance_type="EII", tol=1e-10, max_iter=300)
+    res = bg.fit_em(data, 3, key=1, covariance_type="EII", tol=1e-10, max_iter=300, n_init=10)
     trace = np.asarray(res.trace)[: int(res.n_iter)]
     assert bool(res.converged) and np.all(np.diff(trace) >= -1e-12)
     assert res.params.covariances.shape == ()
