@@ -12,7 +12,8 @@ from .bayes.diagnostics import (DiagnosticWarning, assignment_probabilities,
 from .bayes.model import gmm_model
 from .bayes.posterior import fit_nuts, fit_svi
 from .bayes.relabel import relabel
-from .bayes.sbc import plot_rank_histogram, sbc
+from .bayes.calibration import plot_rank_histogram
+from .bayes.sbc import sbc
 from .core.em import EMResult, SuffStats
 from .core.params import GMMParams
 from .core.prior import GMMPrior

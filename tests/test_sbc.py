@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 import bayes_gmm as bg
-from bayes_gmm.bayes.sbc import chi2_uniformity, plot_rank_histogram, sbc
+from bayes_gmm.bayes.calibration import chi2_uniformity, plot_rank_histogram
+from bayes_gmm.bayes.sbc import sbc
 
 # A fixed, proper prior (SBC needs one that does not look at the data); α = 3 keeps both
 # components populated, κ₀ = 0.1 spreads the means over a few component widths.
