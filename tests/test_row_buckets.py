@@ -26,8 +26,8 @@ def test_ladder_bounds():
     for n in range(1, 3000, 7):
         b = bucket_rows(n)
         assert n <= b <= max(64, 1.25 * n + 16)
-    for n in (65536, 100_000, 1_000_001):
-        assert bucket_rows(n) - n < 4096
+    for n in (65536, 100_000, 1_000_001):      # large data are never padded (memory)
+        assert bucket_rows(n) == n
 
 
 @pytest.mark.parametrize("init", ["k-means++", "kmeans", "random", "random_from_data"])

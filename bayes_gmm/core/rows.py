@@ -83,22 +83,23 @@ def is_multi_device(X) -> bool:
 
 
 # Row buckets: a new number of rows inside a bucket reuses the compiled program (the rows
-# beyond N are padding with weight 0). Geometric (ratio 1.25) up to 2**16 rows, where
-# compiling dominates; then multiples of 4096 rows, so padding costs < 7% of the work.
+# beyond N are padding with weight 0). Geometric (ratio 1.25) below 2**16 rows, where
+# compiling costs more than fitting. Larger data are not padded: a fit there takes longer
+# than its compile, and padding would hold a second copy of X in memory.
 BUCKET_MIN = 64
 BUCKET_RATIO = 1.25
-BUCKET_LINEAR_FROM = 1 << 16
-BUCKET_STEP = 4096
+BUCKET_MAX = 1 << 16
 
 
 def bucket_rows(n: int) -> int:
-    """The padded row count for N rows: ≥ N, at most 1.25·N + 16 (64 at least).
+    """The padded row count for N rows: ≥ N, at most 1.25·N + 16 (64 at least); N itself
+    from 2**16 rows on.
 
     >>> [bucket_rows(n) for n in (1, 64, 65, 500, 5000, 100_000)]
-    [64, 64, 80, 608, 5808, 102400]
+    [64, 64, 80, 608, 5808, 100000]
     """
-    if n >= BUCKET_LINEAR_FROM:
-        return -(-n // BUCKET_STEP) * BUCKET_STEP
+    if n >= BUCKET_MAX:
+        return n
     b = BUCKET_MIN
     while b < n:
         b = -(-int(math.ceil(b * BUCKET_RATIO)) // 16) * 16
