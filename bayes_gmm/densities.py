@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from . import _checks as C
 from .core import mixture
 from .core.params import GMMParams
-from .core.rows import bucket_rows
+from .core.rows import pad_rows
 
 __all__ = ["log_prob", "responsibilities", "predict", "sample", "bic", "aic", "n_parameters"]
 
@@ -28,13 +28,6 @@ def _check(params, X):
         C.check_n_features(X, params.means.shape[-1])
     return jnp.asarray(X)
 
-
-def _padded(X):
-    """X padded to its row bucket (one compiled program per bucket), and N to slice back."""
-    n = X.shape[0]
-    if isinstance(X, jax.core.Tracer) or bucket_rows(n) == n:
-        return X, n
-    return jnp.concatenate([X, jnp.broadcast_to(X[:1], (bucket_rows(n) - n, X.shape[1]))]), n
 
 
 _log_prob = jax.jit(mixture.log_prob, static_argnames=("batch_size",))
@@ -53,13 +46,17 @@ def log_prob(params: GMMParams, X, batch_size=None) -> jax.Array:
     >>> round(float(bg.log_prob(p, jnp.zeros((1, 1)))[0]), 4)   # log N(0 | 0, 1)
     -0.9189
     """
-    X, n = _padded(_check(params, X))
+    X = _check(params, X)
+    n = X.shape[0]
+    X, _ = pad_rows(X)     # one compiled program per row bucket
     return _log_prob(params, X, batch_size=C.check_batch_size(batch_size))[:n]
 
 
 def responsibilities(params: GMMParams, X, batch_size=None) -> jax.Array:
     """p(z_n = k | x_n, θ). X: (N, D) -> (N, K), rows sum to one."""
-    X, n = _padded(_check(params, X))
+    X = _check(params, X)
+    n = X.shape[0]
+    X, _ = pad_rows(X)     # one compiled program per row bucket
     batch_size = C.check_batch_size(batch_size)
     if batch_size is None or batch_size >= X.shape[0]:
         return _resp(params, X)[:n]
@@ -69,7 +66,9 @@ def responsibilities(params: GMMParams, X, batch_size=None) -> jax.Array:
 
 def predict(params: GMMParams, X, batch_size=None) -> jax.Array:
     """Most probable component of each row: X (N, D) -> (N,) int32."""
-    X, n = _padded(_check(params, X))
+    X = _check(params, X)
+    n = X.shape[0]
+    X, _ = pad_rows(X)     # one compiled program per row bucket
     return _predict(params, X, batch_size=C.check_batch_size(batch_size))[:n]
 
 

@@ -26,27 +26,10 @@ from . import _checks as C
 from .core import em
 from .core.em import EMResult
 from .core.params import GMMParams
-from .core.rows import bucket_rows, default_batch_size, is_multi_device
+from .core.rows import default_batch_size, is_multi_device, pad_rows
 from .densities import aic, bic
 
-__all__ = ["fit_em", "fit_em_many", "fit_em_grid", "EMGridResult", "EMResult", "pad_rows"]
-
-
-def pad_rows(X: np.ndarray, sample_weight, dtype):
-    """X (N, D) and its row weights padded to ``bucket_rows(N)`` rows of weight 0.
-
-    The EM weights every sum by the row weights, so the padded fit is the unpadded one (to
-    rounding), and every N of a bucket runs the same compiled program. Returns
-    (X (B, D), weights (B,) or None when nothing is padded and no weights were given).
-    """
-    n = X.shape[0]
-    b = bucket_rows(n)
-    if b == n:
-        return X, sample_weight
-    w = np.ones(n, dtype) if sample_weight is None else np.asarray(sample_weight, dtype)
-    # Padding rows repeat the first row: finite, inside the data's range, weight 0.
-    Xp = np.concatenate([X, np.broadcast_to(X[:1], (b - n, X.shape[1]))])
-    return Xp, np.concatenate([w, np.zeros(b - n, dtype)])
+__all__ = ["fit_em", "fit_em_many", "fit_em_grid", "EMGridResult", "EMResult"]
 
 
 def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter=100,
@@ -117,7 +100,7 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
     sample_weight = C.check_sample_weight(sample_weight, n, dtype)
     n_eff = n if sample_weight is None or traced else float(np.sum(sample_weight))
     if pad:
-        X, sample_weight = pad_rows(np.asarray(X), sample_weight, dtype)
+        X, sample_weight = pad_rows(X, sample_weight)
         if batch_size is None:
             batch_size = default_batch_size(X.shape[0], k, d)
     X = jnp.asarray(X, dtype)

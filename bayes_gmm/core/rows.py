@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jax import lax
 
 __all__ = ["chunks", "reduce_rows", "map_rows", "default_batch_size", "is_multi_device",
-           "bucket_rows"]
+           "bucket_rows", "pad_rows"]
 
 
 def chunks(n: int, batch_size):
@@ -104,3 +104,21 @@ def bucket_rows(n: int) -> int:
     while b < n:
         b = -(-int(math.ceil(b * BUCKET_RATIO)) // 16) * 16
     return b
+
+
+def pad_rows(X, sample_weight=None):
+    """X (N, D) padded to ``bucket_rows(N)`` rows of weight 0 (copies of the first row:
+    finite, inside the data's range). Every sum the EM takes is weighted, so the padded fit
+    is the unpadded one to rounding, and every N of a bucket runs one compiled program.
+
+    Returns (X (B, D), weights (B,)); unchanged (X, sample_weight) when B = N.
+    """
+    n, d = X.shape
+    b = bucket_rows(n)
+    if b == n:
+        return X, sample_weight
+    X = jnp.asarray(X)
+    w = (jnp.ones((n,), X.dtype) if sample_weight is None
+         else jnp.asarray(sample_weight, X.dtype))
+    return (jnp.concatenate([X, jnp.broadcast_to(X[:1], (b - n, d))]),
+            jnp.concatenate([w, jnp.zeros((b - n,), X.dtype)]))

@@ -27,8 +27,7 @@ from ..core import em
 from ..core.covariance import get_family
 from ..core.params import GMMParams
 from ..core.prior import GMMPrior
-from ..core.rows import default_batch_size
-from ..fit import pad_rows
+from ..core.rows import default_batch_size, pad_rows
 from ._base import MixtureEstimator, check_array, exception_classes, feature_names
 
 __all__ = ["GaussianMixture"]
@@ -236,7 +235,7 @@ class GaussianMixture(MixtureEstimator):
             prior = None if self.prior is None else C.prior_arrays(self.prior, dtype)
             # Rows padded to their bucket (weight 0), as fit_em: a new N in the same
             # bucket reuses the compiled program.
-            Xp, swp = pad_rows(Xa, sw, dtype)
+            Xp, swp = pad_rows(Xa, sw)
             if batch_size is None:      # cache-sized row chunks, as fit_em (same results)
                 batch_size = default_batch_size(Xp.shape[0], k, d)
             res = em.fit_jit(jnp.asarray(Xp), jax.random.fold_in(key, 0), prior,
