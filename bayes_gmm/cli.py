@@ -321,7 +321,10 @@ def cmd_compare(args) -> int:
     import pandas as pd
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.to_string())
-    print(f"recommended K = {table.attrs['best_k']} (by {table.attrs['criterion']})")
+    if table.attrs["best_k"] is None:
+        print("no K recommended: every fit is degenerate (see degenerate_reason)")
+    else:
+        print(f"recommended K = {table.attrs['best_k']} ({table.attrs['rule']})")
     table.to_csv(out / "compare.csv")
     fig_path = _save_fig(plots.plot_model_selection(table), out / "model_selection.png")
     print(f"wrote {out / 'compare.csv'}, {fig_path}")

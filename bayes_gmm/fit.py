@@ -98,7 +98,7 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
     else:
         init = C.check_init(init)
     sample_weight = C.check_sample_weight(sample_weight, n, dtype)
-    n_eff = n if sample_weight is None or traced else float(np.sum(sample_weight))
+    X0, w0 = X, sample_weight
     if pad:
         X, sample_weight = pad_rows(X, sample_weight)
         if batch_size is None:
@@ -112,9 +112,10 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
                      k=k, covariance_type=covariance_type, max_iter=max_iter, n_init=n_init,
                      init=init, batch_size=batch_size)
     if prior is None and not traced:
-        # Concrete maximum-likelihood fits only (a traced fit cannot warn): components too
-        # small to determine their covariance. Costs a (K,) device-to-host copy.
-        C.warn_small_components(res.params.weights, n_eff, d, covariance_type, "fit_em")
+        # Concrete maximum-likelihood fits only (a traced fit cannot warn): components the
+        # data do not determine (empty, too few rows, singular). Costs a copy of the
+        # (small) parameters to the host and one pass over X in NumPy.
+        C.check_fit_degeneracy(jax.device_get(res.params), X0, w0, reg_covar, "fit_em")
     return res
 
 

@@ -3,14 +3,28 @@
 :func:`compare` fits one mixture per K and returns a table indexed by K:
 
 * every method: ``n_parameters``, ``log_likelihood`` (total, at the EM fit), ``bic``, ``aic``
-  (Schwarz 1978; lower is better);
-* ``method="nuts"`` or ``"svi"``: also ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff``, ``dse``,
-  ``weight``, ``pareto_k_max`` and ``warning`` from ``az.loo`` / ``az.compare``
+  (Schwarz 1978; lower is better), ``degenerate`` and ``degenerate_reason``;
+* ``method="nuts"`` or ``"svi"``: also ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff``, ``dse``
+  (the standard error of the *difference* from the top model), ``weight``,
+  ``pareto_k_max``, ``n_bad_pareto_k`` and ``warning`` from ``az.loo`` / ``az.compare``
   (Vehtari, Gelman & Gabry 2017; higher ELPD is better).
 
-The recommended K is the smallest BIC for EM and the top ``az.compare`` rank (largest
-ELPD-LOO) for the Bayesian methods; it is in ``table.attrs["best_k"]`` and in the boolean
-column ``best``.
+Model choice needs each cell at its optimum, so the EM fits here default to ``n_init=10``
+restarts, ``tol=1e-9`` (mean log-likelihood per row), ``max_iter=2000`` and float64: the
+BIC is then right to about 0.01 (with ``tol`` t and N rows, the BIC of a fit that still
+moved by t per row is off by about 2Nt times the number of iterations left).
+
+The recommendation (``attrs["best_k"]``, the boolean column ``best``, the rule in
+``attrs["rule"]``):
+
+* EM: the smallest BIC among the fits that are not degenerate. A maximum-likelihood fit is
+  *degenerate* when some component is empty, has fewer effective rows than its covariance
+  needs, or has a singular covariance (:func:`bayes_gmm._checks.degenerate_components`): its
+  likelihood is then set by ``reg_covar``, not by the data, and its BIC is meaningless
+  (mclust leaves such cells empty). Degenerate rows keep their numbers, flagged.
+* NUTS/SVI: the simplest model (smallest K) whose ELPD-LOO is within two standard errors
+  of the difference (``elpd_diff <= 2 * dse``) of the top-ranked one: differences smaller
+  than their own noise do not justify more components.
 """
 
 from __future__ import annotations
@@ -54,6 +68,10 @@ def _check_ks(n_components, n_samples):
     return sorted(ks)
 
 
+#: The defaults for the EM fits of a model-choice table (see the module docstring).
+EM_DEFAULTS = {"n_init": 10, "tol": 1e-9, "max_iter": 2000, "dtype": np.float64}
+
+
 def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
             covariance_type: str = "full", key=None, random_state=None, return_fits: bool = False,
             **fit_kwargs):
@@ -70,15 +88,22 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
         Each K gets ``jax.random.fold_in(key, K)``.
     return_fits : if True, also return a dict K -> fit (`EMResult` for EM, InferenceData for
         NUTS/SVI).
-    **fit_kwargs : passed to :func:`bayes_gmm.fit_em` (EM; ``n_init`` defaults to 5 here
-        so that a local optimum does not decide K) or to ``fit_nuts`` / ``fit_svi``.
+    **fit_kwargs : passed to :func:`bayes_gmm.fit_em` (EM; the defaults here are
+        ``EM_DEFAULTS``: ``n_init=10, tol=1e-9, max_iter=2000, dtype=float64``) or to
+        ``fit_nuts`` / ``fit_svi``.
 
     Returns
     -------
     pandas.DataFrame indexed by K (name ``"n_components"``), with the columns listed in the
-    module docstring and a boolean ``best``; ``attrs["best_k"]`` is the recommended K,
-    ``attrs["criterion"]`` is ``"bic"`` or ``"elpd_loo"``. With ``return_fits=True``, the
-    pair ``(table, fits)``.
+    module docstring and a boolean ``best``; ``attrs["best_k"]`` is the recommended K (None
+    when every fit is degenerate), ``attrs["criterion"]`` is ``"bic"`` or ``"elpd_loo"``,
+    ``attrs["rule"]`` says how K was chosen. With ``return_fits=True``, the pair
+    ``(table, fits)``.
+
+    Warns
+    -----
+    DegenerateFitWarning : once, naming the K whose fits are degenerate (they are never
+    recommended).
 
     Examples
     --------
@@ -97,55 +122,112 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     ks = _check_ks(n_components, n)
     key = _key(key, random_state)
 
-    em_kwargs = dict(fit_kwargs) if method == "em" else {}
-    em_kwargs.setdefault("n_init", 5)
+    em_kwargs = {**EM_DEFAULTS, **(fit_kwargs if method == "em" else {})}
+    dtype = np.dtype(em_kwargs["dtype"])
+    reg_covar = float(em_kwargs.get("reg_covar", 1e-6))
+    variance = C.data_variance(X, em_kwargs.get("sample_weight"))
     rows, idatas, ems = [], {}, {}
+    ml = em_kwargs.get("prior") is None
     for k in ks:
         kk = jax.random.fold_in(key, k)
-        res = fit_em(X, k, key=kk, covariance_type=covariance_type, **em_kwargs)
+        res, bad = _fit_cell(X, k, kk, covariance_type, em_kwargs, variance, reg_covar, dtype,
+                             ml)
         ems[k] = res
-        loglik = float(np.sum(np.asarray(log_prob(res.params, X), np.float64)))
+        with C.x64_scope(dtype):
+            loglik = float(np.sum(np.asarray(log_prob(res.params, X), np.float64)))
         p = n_parameters(res.params)
         rows.append({"n_parameters": p, "log_likelihood": loglik,
-                     "bic": -2.0 * loglik + p * np.log(n), "aic": -2.0 * loglik + 2.0 * p})
+                     "bic": -2.0 * loglik + p * np.log(n), "aic": -2.0 * loglik + 2.0 * p,
+                     "degenerate": bool(bad),
+                     "degenerate_reason": "; ".join(f"component {i}: {r}"
+                                                    for i, r in bad.items())})
         if method != "em":
             fit = fit_nuts if method == "nuts" else fit_svi
             idatas[k] = fit(X, k, key=kk, covariance_type=covariance_type, **fit_kwargs)
     table = pd.DataFrame(rows, index=pd.Index(ks, name="n_components"))
+    flagged = table.index[table["degenerate"]].tolist()
+    if flagged:
+        warnings.warn(f"compare: the fits for K = {flagged} are degenerate (see the table's "
+                      "degenerate_reason) and are not recommended", C.DegenerateFitWarning,
+                      stacklevel=2)
 
     if method == "em":
-        best = int(table["bic"].idxmin())
+        ok = table.loc[~table["degenerate"], "bic"]
+        best = int(ok.idxmin()) if len(ok) else None
         criterion = "bic"
+        rule = "smallest BIC among the fits that are not degenerate"
     else:
-        import arviz as az
-        loo_cols = {c: [] for c in ("elpd_loo", "se", "p_loo", "pareto_k_max", "warning")}
-        for k in ks:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)   # reported in the table instead
-                loo = az.loo(idatas[k], pointwise=True)
-            loo_cols["elpd_loo"].append(float(loo["elpd_loo"]))
-            loo_cols["se"].append(float(loo["se"]))
-            loo_cols["p_loo"].append(float(loo["p_loo"]))
-            loo_cols["pareto_k_max"].append(float(np.max(np.asarray(loo["pareto_k"]))))
-            loo_cols["warning"].append(bool(loo["warning"]))
-        for c, v in loo_cols.items():
-            table[c] = v
-        if len(ks) > 1:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                cmp = az.compare({str(k): idatas[k] for k in ks}, ic="loo")
-            cmp.index = cmp.index.astype(int)
-            for c in ("rank", "elpd_diff", "dse", "weight"):
-                table[c] = cmp[c].reindex(table.index).to_numpy()
-            best = int(cmp["rank"].idxmin())
-        else:
-            best = ks[0]
+        best = _loo_columns(table, idatas, ks)
         criterion = "elpd_loo"
+        rule = ("smallest K whose ELPD-LOO is within 2 standard errors of the difference "
+                "(elpd_diff <= 2 * dse) of the top-ranked model")
     table["best"] = table.index == best
-    table.attrs["best_k"] = best
-    table.attrs["criterion"] = criterion
-    table.attrs["method"] = method
-    table.attrs["covariance_type"] = covariance_type
+    table.attrs.update(best_k=best, criterion=criterion, rule=rule, method=method,
+                       covariance_type=covariance_type)
     if return_fits:
         return table, (ems if method == "em" else idatas)
     return table
+
+
+def _fit_cell(X, k, key, covariance_type, em_kwargs, variance, reg_covar, dtype, ml):
+    """The EM fit of one cell, and its degenerate components ({} if none).
+
+    Under maximum likelihood the best of the restarts can be a spurious optimum (a
+    component on one row or a subspace: the likelihood is unbounded there). Then each
+    restart is rerun on its own and the best non-degenerate one is kept; the cell is
+    degenerate only when every restart is.
+    """
+    n, d = X.shape
+    sw = em_kwargs.get("sample_weight")
+    n_eff = n if sw is None else float(np.sum(np.asarray(sw, np.float64)))
+
+    def one(key, **kw):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", C.DegenerateFitWarning)   # flagged in the table
+            res = fit_em(X, k, key=key, covariance_type=covariance_type, **{**em_kwargs, **kw})
+        if not ml:
+            return res, {}
+        p = jax.device_get(res.params)
+        return res, C.degenerate_components(p.weights, p.covariances, covariance_type, n_eff,
+                                            d, variance, reg_covar, dtype)
+
+    res, bad = one(key)
+    n_init = int(em_kwargs.get("n_init", 1))
+    if not bad or n_init == 1:
+        return res, bad
+    fits = [one(kj, n_init=1) for kj in jax.random.split(key, n_init)]
+    good = [f for f, b in fits if not b]
+    if not good:
+        return res, bad
+    return max(good, key=lambda f: float(f.objective)), {}
+
+
+def _loo_columns(table, idatas, ks):
+    """Add the PSIS-LOO columns to ``table``; return the recommended K."""
+    import arviz as az
+    cols = {c: [] for c in ("elpd_loo", "se", "p_loo", "pareto_k_max", "n_bad_pareto_k",
+                            "warning")}
+    for k in ks:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # reported in the table instead
+            loo = az.loo(idatas[k], pointwise=True)
+        pk = np.asarray(loo["pareto_k"])
+        cols["elpd_loo"].append(float(loo["elpd_loo"]))
+        cols["se"].append(float(loo["se"]))
+        cols["p_loo"].append(float(loo["p_loo"]))
+        cols["pareto_k_max"].append(float(np.max(pk)))
+        cols["n_bad_pareto_k"].append(int(np.sum(pk > float(loo["good_k"]))))
+        cols["warning"].append(bool(loo["warning"]))
+    for c, v in cols.items():
+        table[c] = v
+    if len(ks) == 1:
+        table["rank"], table["elpd_diff"], table["dse"], table["weight"] = 0, 0.0, 0.0, 1.0
+        return ks[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        cmp = az.compare({str(k): idatas[k] for k in ks}, ic="loo")
+    cmp.index = cmp.index.astype(int)
+    for c in ("rank", "elpd_diff", "dse", "weight"):
+        table[c] = cmp[c].reindex(table.index).to_numpy()
+    within = table.index[table["elpd_diff"] <= 2.0 * table["dse"]]
+    return int(min(within))

@@ -298,7 +298,8 @@ def plot_model_selection(table):
     """BIC (and ELPD-LOO ± SE when present) against the number of components.
 
     ``table`` is the DataFrame of :func:`bayes_gmm.compare` (index K; columns ``bic`` and,
-    for Bayesian fits, ``elpd_loo`` and ``se``). The recommended K is marked. Returns the
+    for Bayesian fits, ``elpd_loo`` and ``se``). The recommended K is marked, and
+    degenerate fits (column ``degenerate``) are crossed out in red. Returns the
     Figure: one panel for BIC, a second for ELPD-LOO when available.
     """
     cols = set(getattr(table, "columns", []))
@@ -319,6 +320,10 @@ def plot_model_selection(table):
         ax.plot(ks, np.asarray(table["bic"], float), "o-", label="BIC")
         if "aic" in cols:
             ax.plot(ks, np.asarray(table["aic"], float), "s--", alpha=0.6, label="AIC")
+        if "degenerate" in cols and np.asarray(table["degenerate"], bool).any():
+            bad = np.asarray(table["degenerate"], bool)
+            ax.plot(ks[bad], np.asarray(table["bic"], float)[bad], "x", color="tab:red",
+                    ms=10, mew=2, label="degenerate fit (never recommended)")
         ax.set_ylabel("criterion (lower is better)")
         ax.legend(fontsize=8)
     if has_loo:

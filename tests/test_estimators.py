@@ -10,7 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from bayes_gmm import GaussianMixture, GMMPrior
+import bayes_gmm as bg
+from bayes_gmm import BayesianGaussianMixture, GaussianMixture, GMMPrior
 from bayes_gmm.estimators import ConvergenceWarning, NotFittedError
 
 sklearn_mixture = pytest.importorskip("sklearn.mixture")
@@ -257,6 +258,61 @@ def test_warm_start_continues(parity_fits):
     for attr in ("weights_", "means_", "covariances_"):
         np.testing.assert_allclose(getattr(warm, attr), getattr(once, attr), rtol=1e-9,
                                    err_msg=attr)
+
+
+@pytest.mark.parametrize("max_iter", [1, 2, 3])
+def test_warm_start_convergence_is_detected(max_iter):
+    # scikit-learn's test_convergence_detected_with_warm_start: a warm start compares its
+    # first objective with the previous fit's lower_bound_, so repeated max_iter=1 fits
+    # converge; and each step is the same EM as one long fit.
+    X = np.random.default_rng(0).normal(size=(200, 2)) + np.repeat([[0, 0], [6, 0]], 100, 0)
+    gm = GaussianMixture(2, warm_start=True, max_iter=max_iter, tol=1e-3, random_state=0)
+    bounds = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(100):
+            gm.fit(X)
+            bounds += gm.lower_bounds_
+            if gm.converged_:
+                break
+    assert gm.converged_ and gm.n_iter_ <= max_iter
+    # the same sequence of objectives as one cold fit that runs as many iterations
+    cold = GaussianMixture(2, max_iter=len(bounds), tol=0.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cold.fit(X)
+    np.testing.assert_allclose(bounds, cold.lower_bounds_, rtol=1e-10)
+    assert abs(bounds[-1] - bounds[-2]) < 1e-3
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_reg_covar_zero_on_collapsed_data_raises(covariance_type):
+    # scikit-learn's test_regularisation: 10 rows on 2 points, K = 10
+    X = np.vstack((np.ones((5, 2)), np.zeros((5, 2))))
+    gm = GaussianMixture(10, reg_covar=0, covariance_type=covariance_type, random_state=0)
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        gm.fit(X)
+    assert not hasattr(gm, "weights_")
+    # with a ridge the fit is finite, and says which components are empty
+    with pytest.warns(bg.DegenerateFitWarning, match=r"empty \(the data have 2 distinct"):
+        gm.set_params(reg_covar=1e-6).fit(X)
+    assert np.all(np.isfinite(gm.covariances_))
+    assert np.sort(gm.weights_)[-2:] == pytest.approx([0.5, 0.5], abs=1e-6)
+
+
+def test_fit_em_names_empty_components():
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 2.0], [3.0, -1.0]]), 4, axis=0)
+    with pytest.warns(bg.DegenerateFitWarning, match="3 distinct row"):
+        bg.fit_em(X, 5, key=0)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score_samples", "score",
+                                    "assignment_uncertainty", "sample"])
+def test_bayesian_not_fitted_error(faithful, method):
+    bgm = BayesianGaussianMixture(2)
+    with pytest.raises(NotFittedError, match="fit") as info:
+        getattr(bgm, method)(*([faithful] if method != "sample" else []))
+    assert isinstance(info.value, sklearn_exceptions.NotFittedError)
 
 
 def test_batch_size_gives_the_same_fit(parity_fits):

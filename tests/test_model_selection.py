@@ -72,9 +72,75 @@ def test_svi_path_ranks_as_arviz_compare(two_clusters):
         assert t.loc[k, "elpd_loo"] == pytest.approx(float(az.loo(fits[k])["elpd_loo"]))
         assert t.loc[k, "rank"] == cmp.loc[str(k), "rank"]
         assert t.loc[k, "elpd_diff"] == pytest.approx(cmp.loc[str(k), "elpd_diff"])
-    best = int(t["elpd_loo"].idxmax())
+    # the rule: the smallest K within two SE of the difference from the top-ranked model
+    top = cmp.index[cmp["rank"] == 0][0]
+    within = [k for k in (2, 3) if cmp.loc[str(k), "elpd_diff"]
+              <= 2 * cmp.loc[str(k), "dse"]]
+    assert int(top) in within
+    best = min(within)
     assert t.attrs["best_k"] == best and bool(t.loc[best, "best"])
-    assert t.loc[best, "elpd_diff"] == 0.0 and (t["se"] > 0).all()
+    assert "2 standard errors" in t.attrs["rule"]
+    assert (t["se"] > 0).all() and t.loc[int(top), "elpd_diff"] == 0.0
+    assert t["n_bad_pareto_k"].dtype.kind == "i" and (t["n_bad_pareto_k"] >= 0).all()
+
+
+# mclust 6's mclustBIC(faithful) (its BIC is 2 log L − p log N, i.e. minus ours), K = 1..4
+MCLUST_FAITHFUL = {"tied": [-2607.623, -2325.220, -2314.316, -2331.223],     # EEE
+                   "full": [-2607.623, -2322.192, -2349.696, -2351.493]}     # VVV
+
+
+@pytest.mark.parametrize("covariance_type", ["tied", "full"])
+def test_old_faithful_matches_mclust(faithful, covariance_type):
+    ref = np.array(MCLUST_FAITHFUL[covariance_type])
+    t = compare(faithful, [1, 2, 3, 4], covariance_type=covariance_type, random_state=0)
+    ours = -t["bic"].to_numpy()
+    # K = 1 has a closed form and K = 2 a well-known unique optimum: equal to 0.01
+    np.testing.assert_allclose(ours[:2], ref[:2], atol=0.01)
+    # beyond, EM from 10 starts reaches mclust's optimum or a better one (mclust starts
+    # once, from hierarchical clustering): never a worse one
+    assert np.all(ours >= ref - 0.01), ours - ref
+    if covariance_type == "tied":
+        # mclust's best model overall, EEE with 3 components: log-likelihood −1126.3
+        assert ours[2] == pytest.approx(ref[2], abs=0.05)
+        assert t.loc[3, "log_likelihood"] == pytest.approx(-1126.3, abs=0.05)
+    # the same recommendation as mclust (EEE: 3, VVV: 2), none degenerate
+    assert t.attrs["best_k"] == int(np.argmax(ref)) + 1
+    assert not t["degenerate"].any()
+
+
+def _degenerate_by_hand(params, n, reg_covar=1e-6):
+    """A component on fewer than D + 1 rows, or with an eigenvalue at the ridge."""
+    w = np.asarray(params.weights, np.float64)
+    cov = np.asarray(params.covariances, np.float64)
+    lam = np.linalg.eigvalsh(cov)[:, 0]
+    return bool(np.any((w * n < cov.shape[-1] + 1) | (lam <= 2 * reg_covar)))
+
+
+def test_iris_never_recommends_a_degenerate_fit():
+    from sklearn.datasets import load_iris
+    X = load_iris().data                       # rounded to 0.1: duplicated rows
+    t, fits = compare(X, range(1, 7), random_state=0, return_fits=True)
+    best = t.attrs["best_k"]
+    for k, res in fits.items():                # the restart kept is never degenerate
+        assert not _degenerate_by_hand(res.params, len(X)), k
+        assert not t.loc[k, "degenerate"]
+    # mclust's choice for iris: two components
+    assert best == int(t["bic"].idxmin()) == 2
+
+
+def test_degenerate_cells_are_flagged_and_never_recommended():
+    # four distinct points, ten copies each: any K >= 2 puts a component on a line or a
+    # point, where the likelihood is unbounded and the BIC favours the spike
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 0.2], [0.1, 1.0], [1.2, 1.1]]), 10, axis=0)
+    with pytest.warns(bg.DegenerateFitWarning, match=r"K = \[2, 3, 4\]"):
+        t, fits = compare(X, [1, 2, 3, 4], random_state=0, return_fits=True)
+    assert t["degenerate"].tolist() == [False, True, True, True]
+    for k in (2, 3, 4):
+        assert _degenerate_by_hand(fits[k].params, len(X))
+        assert t.loc[k, "degenerate_reason"]
+    assert int(t["bic"].idxmin()) != 1          # the spike wins on BIC ...
+    assert t.attrs["best_k"] == 1               # ... and is not recommended
+    assert t["best"].tolist() == [True, False, False, False]
 
 
 def test_bad_arguments(faithful):

@@ -348,8 +348,12 @@ def update(stats: SuffStats, params, prev_obj, prior, reg_covar, floor, wsum, to
 
 
 def run(key, X, w, center, scale, floor, prior, init_params, *, k, covariance_type, max_iter,
-        tol, reg_covar, init, batch_size, early_exit=False) -> EMResult:
-    """Initialise, then iterate E- and M-steps until ``|Δ objective| < tol`` or ``max_iter``."""
+        tol, reg_covar, init, batch_size, early_exit=False, start_objective=None) -> EMResult:
+    """Initialise, then iterate E- and M-steps until ``|Δ objective| < tol`` or ``max_iter``.
+
+    ``start_objective``: the objective the first iteration is compared with (−inf, or a
+    warm start's previous objective, as scikit-learn's ``lower_bound_``).
+    """
     wsum = jnp.sum(w)
     given = init_params if init_params is not None else GMMParams(None, None, None,
                                                                   covariance_type)
@@ -374,8 +378,9 @@ def run(key, X, w, center, scale, floor, prior, init_params, *, k, covariance_ty
     def step(carry, _):
         return lax.cond(carry[2], lambda c: (c, jnp.array(jnp.nan, X.dtype)), do, carry)
 
-    carry0 = (params, jnp.array(-jnp.inf, X.dtype), jnp.array(False), jnp.array(0, jnp.int32))
-    if early_exit:
+    start = -jnp.inf if start_objective is None else start_objective
+    carry0 = (params, jnp.asarray(start, X.dtype), jnp.array(False), jnp.array(0, jnp.int32))
+    if early_exit and max_iter > 0:
         # The same iterations as the scan, as a while loop writing the same trace. Under
         # vmap a batched lax.cond becomes a select that runs every step, whereas a batched
         # while loop stops when the slowest fit of the batch has converged (used by
@@ -411,20 +416,26 @@ def data_moments(X, w, batch_size):
     return center, scale, covariance_floor(jnp.mean(second), dt)
 
 
-def fit(X, key, prior, sample_weight, init_params, tol, reg_covar, *, k, covariance_type,
-        max_iter, n_init, init, batch_size, early_exit=False) -> EMResult:
-    """EM on one dataset with ``n_init`` restarts (one vmap); the best objective wins."""
+def fit(X, key, prior, sample_weight, init_params, tol, reg_covar, start_objective=None, *, k,
+        covariance_type, max_iter, n_init, init, batch_size, early_exit=False) -> EMResult:
+    """EM on one dataset with ``n_init`` restarts (one vmap); the best objective wins.
+
+    ``start_objective``: see :func:`run` (a warm start's previous objective, or None).
+    """
     dt = X.dtype
     w = jnp.ones((X.shape[0],), dt) if sample_weight is None else sample_weight.astype(dt)
     center, scale, floor = data_moments(X, w, batch_size)
     if prior is not None:
         prior = resolve_prior(prior, X, k, covariance_type, w)
         prior = prior._replace(mean_prior=prior.mean_prior - center)
+    # Restarts run as one vmap: an early-exit while loop there stops when the slowest
+    # restart has converged, where the scan's batched cond would run all max_iter steps.
+    early_exit = early_exit or n_init > 1
     one = partial(run, X=X, w=w, center=center, scale=scale, floor=floor, prior=prior,
                   init_params=init_params, k=k, covariance_type=covariance_type,
                   max_iter=max_iter, tol=jnp.asarray(tol, dt),
                   reg_covar=jnp.asarray(reg_covar, dt), init=init, batch_size=batch_size,
-                  early_exit=early_exit)
+                  early_exit=early_exit, start_objective=start_objective)
     if n_init == 1:
         return one(key)
     results = jax.vmap(one)(jax.random.split(key, n_init))

@@ -149,7 +149,8 @@ class BayesianGaussianMixture(MixtureEstimator):
 
     def predict_proba(self, X):
         """Posterior-averaged responsibilities E_θ[p(z = k | x, θ)]: (N, D) -> (N, K)."""
-        return posterior_predictive(self.idata_, self._validate_X(X))[1]
+        Xa = self._validate_X(X)                 # NotFittedError before fit
+        return posterior_predictive(self.idata_, Xa)[1]
 
     def predict(self, X):
         """Most probable component under the posterior-averaged responsibilities: (N,)."""
@@ -157,7 +158,8 @@ class BayesianGaussianMixture(MixtureEstimator):
 
     def score_samples(self, X):
         """Posterior predictive log density log (1/S) Σ_s p(x | θ_s): (N, D) -> (N,)."""
-        return posterior_predictive(self.idata_, self._validate_X(X))[0]
+        Xa = self._validate_X(X)
+        return posterior_predictive(self.idata_, Xa)[0]
 
     def score(self, X, y=None):
         """Mean posterior predictive log density per row (float)."""
@@ -166,7 +168,8 @@ class BayesianGaussianMixture(MixtureEstimator):
     def assignment_uncertainty(self, X):
         """Per-row membership mean, 94% interval, entropy and cluster (xarray.Dataset);
         see :func:`bayes_gmm.assignment_probabilities`."""
-        return assignment_probabilities(self.idata_, self._validate_X(X))
+        Xa = self._validate_X(X)
+        return assignment_probabilities(self.idata_, Xa)
 
     def sample(self, n_samples=1):
         """Draw from the posterior predictive: each row from a random posterior draw.

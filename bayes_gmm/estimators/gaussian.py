@@ -230,8 +230,11 @@ class GaussianMixture(MixtureEstimator):
         key = C.check_random_state(self.random_state)
         with C.x64_scope(dtype):
             init = self._initial_params(k, d, covariance_type, dtype)
+            start = None
             if self.warm_start and self.__sklearn_is_fitted__():
-                n_init = 1
+                # As scikit-learn, a warm start carries the previous lower bound over, so
+                # convergence is judged against it (max_iter=1 fits converge in turn).
+                n_init, start = 1, self.lower_bound_
             prior = None if self.prior is None else C.prior_arrays(self.prior, dtype)
             # Rows padded to their bucket (weight 0), as fit_em: a new N in the same
             # bucket reuses the compiled program.
@@ -240,7 +243,7 @@ class GaussianMixture(MixtureEstimator):
                 batch_size = default_batch_size(Xp.shape[0], k, d)
             res = em.fit_jit(jnp.asarray(Xp), jax.random.fold_in(key, 0), prior,
                              None if swp is None else jnp.asarray(swp), init,
-                             tol, reg_covar, k=k, covariance_type=covariance_type,
+                             tol, reg_covar, start, k=k, covariance_type=covariance_type,
                              max_iter=max_iter, n_init=n_init,
                              init=_INIT_NAMES[self.init_params], batch_size=batch_size)
             p = res.params
@@ -249,6 +252,11 @@ class GaussianMixture(MixtureEstimator):
             fitted = jax.device_get((p.weights, p.means, p.covariances, u, prec, res.trace,
                                      res.objective, res.n_iter, res.converged))
         weights, means, cov, u, prec, trace, objective, n_iter, converged = fitted
+        if self.prior is None:
+            # The same warning, from the same check, as fit_em on the same input; with
+            # reg_covar = 0 a singular component is an error, as in scikit-learn.
+            C.check_fit_degeneracy(GMMParams(weights, means, cov, covariance_type), Xa, sw,
+                                   reg_covar, type(self).__name__, raise_singular=True)
         self.weights_ = np.asarray(weights, dtype)
         self.means_ = np.asarray(means, dtype)
         self.covariances_ = np.asarray(cov, dtype)
@@ -265,10 +273,6 @@ class GaussianMixture(MixtureEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self._covariance_type_fit = covariance_type
-        if self.prior is None:
-            # The same warning, from the same check, as fit_em on the same input.
-            C.warn_small_components(self.weights_, n if sw is None else float(np.sum(sw)), d,
-                                    covariance_type, type(self).__name__)
         if self.verbose:
             logger.info("GaussianMixture: %d iteration(s), converged=%s, lower bound %.6g",
                         self.n_iter_, self.converged_, self.lower_bound_)
