@@ -10,6 +10,7 @@ from ._version import __version__
 from .bayes.diagnostics import (DiagnosticWarning, assignment_probabilities,
                                 check_diagnostics, coclustering, summary)
 from .bayes.model import gmm_model
+from .bayes.modes import posterior_modes
 from .bayes.posterior import fit_nuts, fit_svi
 from .bayes.relabel import relabel
 from .bayes.calibration import plot_rank_histogram
@@ -32,6 +33,7 @@ __all__ = [
     "EMResult", "GMMParams", "GMMPrior", "GaussianMixture", "SuffStats", "__version__",
     "aic", "assignment_probabilities", "bic", "check_diagnostics", "coclustering", "compare",
     "fit_em", "fit_em_grid", "fit_em_many", "fit_em_stream", "fit_nuts", "fit_svi",
-    "gmm_model", "load", "log_prob", "plot_rank_histogram", "plots", "predict", "relabel",
+    "gmm_model", "load", "log_prob", "plot_rank_histogram", "plots", "posterior_modes",
+    "predict", "relabel",
     "responsibilities", "sample", "save", "sbc", "summary",
 ]

@@ -5,10 +5,12 @@ chains, ArviZ summary, membership uncertainty, figures and NetCDF in an output f
 ``bayes-gmm fit DATA -k K`` fits a file; ``bayes-gmm compare DATA -k 1..6`` chooses K.
 Run ``bayes-gmm SUBCOMMAND --help`` for the options.
 
-Data files are CSV (comma, semicolon or tab separated) or whitespace-separated text; a first
-row that is not all numbers is a header; lines starting with ``#`` are comments. A file that
-cannot be read ends the command with exit status 1 and one line on stderr naming the file,
-line and column.
+Data files are read by :func:`bayes_gmm.tables.read_table` (pandas): CSV with a detected or
+given separator (``--sep``), decimal mark (``--decimal``), encoding (``--encoding``), header
+(detected, ``--header``/``--no-header``), an index column (``--index-col``) and the columns
+to fit chosen before parsing (``--columns``, by name or position). A file that cannot be
+read ends the command with exit status 1 and one line on stderr naming the file, line and
+column.
 """
 
 from __future__ import annotations
@@ -24,107 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from .core.covariance import COVARIANCE_TYPES
+from .tables import DataError, read_table
 
 PROG = "bayes-gmm"
 EXIT_DATA_ERROR = 1
 
 
-class DataError(ValueError):
-    """A data file that cannot be used; the message names the file, line and column."""
-
-
-# --- reading data files --------------------------------------------------------------------
-
-_MISSING = {"", "na", "nan", "n/a", "null", "none", "-nan", "+nan"}
-
-
-def _split(line: str, delimiter):
-    if delimiter is None:
-        return line.split()
-    return [c.strip() for c in line.split(delimiter)]
-
-
-def _to_float(cell: str) -> float:
-    return float(cell.strip().strip('"').strip("'"))
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        _to_float(cell)
-        return True
-    except ValueError:
-        return False
-
-
-def read_data(path, columns=None):
-    """Read a numeric table. Returns ``(X (N, D) float64, column names)``.
-
-    Raises `DataError` (a ValueError) naming the file, the line (1-based) and the column
-    (1-based, and its name when there is a header) of the first problem: a missing or empty
-    file, a ragged row, a cell that is not a number, a missing value (NaN / empty) or an
-    infinite one.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a data file")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not a text file (byte {e.start} is not UTF-8)") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot be read ({e.strerror})") from None
-    lines = [(i + 1, ln.rstrip("\r\n")) for i, ln in enumerate(text.splitlines())]
-    lines = [(no, ln) for no, ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
-        raise DataError(f"{path}: the file is empty (no data rows)")
-    first = lines[0][1]
-    delimiter = next((d for d in (",", ";", "\t") if d in first), None)
-    first_cells = _split(first, delimiter)
-    header = None
-    if not all(_is_number(c) or c.strip().lower() in _MISSING for c in first_cells):
-        header = [c.strip().strip('"').strip("'") for c in first_cells]
-        header_line = lines[0][0]
-        lines = lines[1:]
-        if not lines:
-            raise DataError(f"{path}: line {header_line}: only a header, no data rows")
-    width = len(first_cells)
-    names = header or [f"x{j}" for j in range(width)]
-    rows = []
-    for no, ln in lines:
-        cells = _split(ln, delimiter)
-        if len(cells) != width:
-            raise DataError(f"{path}: line {no}: expected {width} columns, found {len(cells)} "
-                            "(ragged row)")
-        row = []
-        for j, c in enumerate(cells):
-            where = f"{path}: line {no}, column {j + 1}" + (f" ({names[j]!r})" if header else "")
-            if c.strip().lower() in _MISSING:
-                raise DataError(f"{where}: missing value ({c.strip() or 'empty'}); remove or "
-                                "impute rows with missing values")
-            try:
-                v = _to_float(c)
-            except ValueError:
-                raise DataError(f"{where}: {c.strip()!r} is not a number") from None
-            if not math.isfinite(v):
-                raise DataError(f"{where}: {c.strip()!r} is not finite")
-            row.append(v)
-        rows.append(row)
-    X = np.asarray(rows, np.float64)
-    if columns:
-        idx = []
-        for tok in columns:
-            if tok in names:
-                idx.append(names.index(tok))
-            elif re.fullmatch(r"\d+", tok) and int(tok) < width:
-                idx.append(int(tok))
-            else:
-                raise DataError(f"{path}: no column {tok!r} (columns: {', '.join(names)}; "
-                                "or use 0-based indices)")
-        X = X[:, idx]
-        names = [names[i] for i in idx]
-    return X, names
+def _read(args):
+    """The data file of a ``fit`` / ``compare`` command, read with the command's options."""
+    return read_table(args.data, args.columns, sep=args.sep, decimal=args.decimal,
+                      encoding=args.encoding, header=args.header, index_col=args.index_col)
 
 
 def _parse_ks(text: str) -> list[int]:
@@ -232,7 +143,7 @@ def _write_assignments(path: Path, probs, cluster, entropy=None, lower=None, upp
 
 def cmd_fit(args) -> int:
     from . import plots
-    X, names = read_data(args.data, args.columns)
+    X, names = _read(args)
     n = X.shape[0]
     if args.k > n:
         raise DataError(f"{args.data}: -k {args.k} is more than the {n} data rows")
@@ -274,6 +185,14 @@ def cmd_fit(args) -> int:
         table = _summary(idata)
         print(table.to_string())
         table.to_csv(out / "summary.csv")
+        modes = table.attrs.get("modes")
+        if modes is not None and len(modes) > 1:
+            print(f"WARNING: the chains sit in {len(modes)} different modes; the summary and "
+                  "the posterior means below average over them:")
+            print(modes.to_string())
+            result["modes"] = [{"chains": list(r.chains), "share": r.share,
+                                "log_likelihood": r.log_likelihood, "weights": r.weights}
+                               for _, r in modes.iterrows()]
         pm = _posterior_mean(idata)
         result.update({f"posterior_mean_{v}": _jsonable(a) for v, a in pm.items()})
         if "diverging" in getattr(idata, "sample_stats", {}):
@@ -303,7 +222,7 @@ def cmd_fit(args) -> int:
 def cmd_compare(args) -> int:
     from . import plots
     from .model_selection import compare
-    X, names = read_data(args.data, args.columns)
+    X, names = _read(args)
     if max(args.k) > X.shape[0]:
         raise DataError(f"{args.data}: K={max(args.k)} is more than the {X.shape[0]} data rows")
     if args.standardize:
@@ -420,13 +339,26 @@ def _add_bayes_options(p, default_warmup=500, default_samples=1000):
 def _add_data_options(p):
     p.add_argument("data", metavar="DATA",
                    help="CSV or whitespace-separated text file; header row auto-detected")
+    t = p.add_argument_group("reading DATA (pandas; see bayes_gmm.tables)")
+    t.add_argument("--sep", default=None,
+                   help="field separator (default: , ; or tab when the first data line has "
+                        "one, else whitespace)")
+    t.add_argument("--decimal", default=".", help="decimal mark, e.g. ',' (default '.')")
+    t.add_argument("--encoding", default=None,
+                   help="file encoding (default: UTF-8, else Latin-1)")
+    t.add_argument("--header", dest="header", action="store_const", const=True, default=None,
+                   help="the first line is a header (default: detected)")
+    t.add_argument("--no-header", dest="header", action="store_const", const=False,
+                   help="the first line is data")
+    t.add_argument("--index-col", default=None,
+                   help="name or 0-based position of a column of row labels (not fitted)")
     p.add_argument("--method", choices=("em", "nuts", "svi"), default="em",
                    help="em: maximum likelihood; nuts/svi: full posterior (default %(default)s)")
     p.add_argument("--covariance-type", choices=COVARIANCE_TYPES,
                    default="full", help="covariance structure (default %(default)s)")
-    p.add_argument("--columns", type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
-                   default=None, help="comma-separated column names (or 0-based indices) "
-                   "to use; default all")
+    t.add_argument("--columns", type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
+                   default=None, help="comma-separated column names (or 0-based positions) "
+                   "to fit, chosen before parsing (skips text columns); default all")
     p.add_argument("--standardize", action="store_true",
                    help="centre and scale every column to unit variance before fitting")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")

@@ -159,6 +159,17 @@ def _draw_pair(ax, X, labels, params, draws, i, j, colors, names):
     ax.set_ylabel(names[j])
 
 
+def _modes_note(idata) -> str:
+    """'' for a unimodal MCMC posterior; a warning for the title when the chains sit in
+    several modes (the figure's posterior mean then averages partitions)."""
+    if idata is None or idata.posterior.attrs.get("method", "nuts") == "svi" \
+            or idata.posterior.sizes["chain"] < 2:
+        return ""
+    from .bayes.modes import posterior_modes
+    m = len(posterior_modes(idata))
+    return "" if m == 1 else f"WARNING: mean over {m} posterior modes"
+
+
 def plot_components(X, fit, ax=None, features=(0, 1), n_draws: int = 50,
                     feature_names=None):
     """Data coloured by most probable cluster, with 1σ and 2σ ellipses of each component.
@@ -170,7 +181,9 @@ def plot_components(X, fit, ax=None, features=(0, 1), n_draws: int = 50,
         ``means_``, ``covariances_`` and ``covariance_type``), a fitted
         ``BayesianGaussianMixture`` or an ``arviz.InferenceData``. With a posterior, thin
         ellipses of ``n_draws`` posterior draws show its spread and bold ellipses show the
-        posterior mean; points are coloured by the posterior-averaged assignment.
+        posterior mean; points are coloured by the posterior-averaged assignment. When the
+        chains sit in several modes (:func:`bayes_gmm.posterior_modes`) the title says, in
+        red, that the mean averages over them.
     ax : matplotlib Axes to draw on (pair plot only), or None for a new figure.
     features : pair (i, j) of feature indices to plot, or ``"all"`` for a lower-triangular
         grid of every pair (X needs at least 2 features).
@@ -211,6 +224,9 @@ def plot_components(X, fit, ax=None, features=(0, 1), n_draws: int = 50,
                     a.set_axis_off()
                     continue
                 _draw_pair(a, X, labels, params, draws, c, r + 1, colors, names)
+        note = _modes_note(idata)
+        if note:
+            fig.suptitle(note, color="tab:red")
         return fig
     try:
         i, j = (int(f) for f in features)
@@ -222,7 +238,11 @@ def plot_components(X, fit, ax=None, features=(0, 1), n_draws: int = 50,
         fig = Figure(figsize=(5.5, 4.5), layout="constrained")
         ax = fig.add_subplot()
     _draw_pair(ax, X, labels, params, draws, i, j, colors, names)
-    ax.set_title("posterior: mean and draws" if idata is not None else "point estimate")
+    note = _modes_note(idata)
+    if note:
+        ax.set_title(f"posterior: mean and draws\n{note}", color="tab:red")
+    else:
+        ax.set_title("posterior: mean and draws" if idata is not None else "point estimate")
     return ax.figure
 
 

@@ -79,17 +79,43 @@ def test_help_on_every_subcommand(capsys, sub):
 
 
 def test_read_data_formats(tmp_path, faithful_csv, faithful):
-    X, names = cli.read_data(faithful_csv)
+    from bayes_gmm.tables import read_table
+    X, names = read_table(faithful_csv)
     assert names == ["eruptions", "waiting"]
     np.testing.assert_allclose(X, np.round(faithful, 4))
     p = tmp_path / "ws.txt"
     p.write_text("# comment\n1.5 2\n\n3\t4e1\n")
-    X, names = cli.read_data(p)
+    X, names = read_table(p)
     assert names == ["x0", "x1"] and X.tolist() == [[1.5, 2.0], [3.0, 40.0]]
-    X, names = cli.read_data(faithful_csv, ["waiting"])
+    X, names = read_table(faithful_csv, ["waiting"])
     assert names == ["waiting"] and X.shape == (272, 1)
     with pytest.raises(ValueError, match="no column 'depth'"):
-        cli.read_data(faithful_csv, ["depth"])
+        read_table(faithful_csv, ["depth"])
+
+
+def test_fit_reads_a_real_table(tmp_path, capsys):
+    """iris as a spreadsheet would export it: an index column, a text column, decimal
+    commas, semicolons, Latin-1 names; --columns skips the text column before parsing."""
+    from sklearn.datasets import load_iris
+    iris = load_iris()
+    lines = ["n°;longueur sépale;largeur sépale;longueur pétale;largeur pétale;espèce"]
+    for i, (row, y) in enumerate(zip(iris.data, iris.target)):
+        cells = [f"{v:.1f}".replace(".", ",") for v in row]
+        lines.append(";".join([str(i)] + cells + [iris.target_names[y]]))
+    p = tmp_path / "iris_fr.csv"
+    p.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    out = tmp_path / "o"
+    rc = cli.main(["fit", str(p), "-k", "3", "--decimal", ",", "--index-col", "n°",
+                   "--columns", "longueur pétale,largeur pétale", "--out", str(out),
+                   "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    params = json.loads((out / "params.json").read_text())
+    assert params["feature_names"] == ["longueur pétale", "largeur pétale"]
+    assert params["n_samples"] == 150
+    # the species column, kept, is an error naming it
+    rc = cli.main(["fit", str(p), "-k", "3", "--decimal", ",", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "column 6 ('espèce'): 'setosa' is not a number" in err
 
 
 def test_fit_em_writes_outputs(tmp_path, faithful_csv, faithful, capsys):
@@ -149,8 +175,15 @@ def test_fit_nuts_and_compare(tmp_path, two_clusters, faithful_csv, capsys):
 
 
 def test_demo_in_process(tmp_path, capsys):
+    # the full demo (not --quick, whose 100 warm-up steps are too few to adapt): a healthy
+    # fit, reported as healthy, without a single diagnostic warning
+    import warnings
+
+    import bayes_gmm as bg
     out = tmp_path / "demo"
-    assert cli.main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bg.DiagnosticWarning)
+        assert cli.main(["demo", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "r_hat" in printed and "ess_bulk" in printed and "entropy" in printed
     for f in ("em_components.png", "posterior_components.png", "uncertainty.png", "trace.png",

@@ -88,8 +88,50 @@ def test_stuck_chain_is_flagged_with_rhat_naming_means():
     msgs = " | ".join(str(w.message) for w in rec)
     assert "R-hat" in msgs and "means" in msgs and "weights" not in msgs.split("R-hat")[1][:40]
     assert report["stuck_chains"] == [3]
-    assert "stuck in a different mode" in msgs
+    assert "the posterior has 2 modes" in msgs
     assert report["max_rhat"]["means"] > 1.01 and report["max_rhat"]["weights"] < 1.01
+    modes = report["modes"]
+    assert sorted(modes["chains"].tolist()) == [(0, 1, 2), (3,)]
+
+
+def _two_partitions(X):
+    """Chains 0-2 near REF; chains 3-5 in another partition: weights swapped to 0.7 / 0.3
+    with the means and covariances moved accordingly (a different clustering of X)."""
+    a = _draws(3, 300, seed=4)
+    b = _draws(3, 300, seed=5)
+    b["weights"] = b["weights"][..., ::-1]
+    b["means"] = b["means"] + np.array([[1.5, 0.5], [-1.0, 0.0]])
+    return {v: np.concatenate([a[v], b[v]]) for v in a}
+
+
+def test_two_modes_are_reported_with_their_shares():
+    X = _X(200)
+    idata = _idata(_two_partitions(X), X, np.zeros((6, 300), bool))
+    modes = bg.posterior_modes(idata)
+    assert len(modes) == 2
+    assert sorted(modes["chains"].tolist()) == [(0, 1, 2), (3, 4, 5)]
+    np.testing.assert_allclose(modes["share"], [0.5, 0.5])
+    # mode 0 is the one of higher mean log-likelihood: REF's own partition generated X
+    assert modes.loc[0, "chains"] == (0, 1, 2)
+    ll = idata.log_likelihood["obs"].values.sum(-1)
+    np.testing.assert_allclose(modes["log_likelihood"], [ll[:3].mean(), ll[3:].mean()])
+    np.testing.assert_allclose(modes.loc[0, "weights"], [0.3, 0.7], atol=0.01)
+    # the summary says it averages over both, and carries the table
+    with pytest.warns(bg.DiagnosticWarning, match="2 modes"):
+        table = bg.summary(idata)
+    assert len(table.attrs["modes"]) == 2
+    with pytest.warns(bg.DiagnosticWarning, match="2 modes"):
+        report = bg.check_diagnostics(idata)
+    assert any("2 modes" in p for p in report["problems"])
+
+
+def test_one_mode_when_chains_agree(good):
+    _, idata = good
+    modes = bg.posterior_modes(idata)
+    assert modes["chains"].tolist() == [(0, 1, 2, 3)] and modes["share"].tolist() == [1.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bg.DiagnosticWarning)
+        assert len(bg.summary(idata).attrs["modes"]) == 1
 
 
 def test_low_ess_is_flagged():
@@ -179,3 +221,54 @@ def test_coclustering_vs_brute_force():
         q = np.array(_cocluster(*flat, X, covariance_type="full", chunk=7))
     np.fill_diagonal(q, 1.0)
     np.testing.assert_allclose(q, ref, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("n_chains, n_draws", [(2, 100), (4, 1000)])
+def test_rhat_critical_is_calibrated_on_healthy_chains(n_chains, n_draws):
+    """iid chains (a perfect sampler): the chance that any of P = 14 scalars crosses its
+    critical R-hat is about alpha = 1% (300 simulated posteriors), while 1.01 itself is
+    crossed in most short runs."""
+    import arviz as az
+    import xarray as xr
+    from bayes_gmm.bayes.modes import rhat_critical
+    rng = np.random.default_rng(0)
+    reps, p = 300, 14
+    x = rng.normal(size=(n_chains, n_draws, reps * p))
+    ds = xr.Dataset({"x": (("chain", "draw", "i"), x)})
+    r = az.rhat(ds)["x"].values.reshape(reps, p)
+    e = np.fmin(az.ess(ds, method="bulk")["x"].values,
+                az.ess(ds, method="tail")["x"].values).reshape(reps, p)
+    crit = rhat_critical(e, n_chains, n_draws, p)
+    false_alarms = np.mean(np.any(r > crit, axis=1))
+    # nominal 1%; the chi-squared approximation is rougher for 100-draw chains
+    assert false_alarms <= (0.07 if n_draws == 100 else 0.02)
+    assert np.all(crit >= 1.01)
+    if n_draws == 100:
+        assert np.mean(np.any(r > 1.01, axis=1)) > 0.5   # the old fixed rule: mostly alarms
+
+
+def test_rhat_critical_catches_a_shifted_chain():
+    from bayes_gmm.bayes.modes import rhat_critical
+    import arviz as az
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 1000))
+    y = x.copy()
+    y[3] += 1.0                                    # one chain off by 1 sd: not mixed
+    r = float(az.rhat(y))
+    e = float(az.ess(y, method="bulk"))
+    assert r > float(rhat_critical(e, 4, 1000, 14))
+    # half as far, R-hat stays under its critical value, but the ESS check (400 for four
+    # chains) reports the chain instead
+    y = x.copy()
+    y[3] += 0.5
+    assert float(az.ess(y, method="bulk")) < 400
+
+
+def test_component_figure_says_it_averages_modes(good):
+    from bayes_gmm.plots import plot_components
+    X = _X(200)
+    two = _idata(_two_partitions(X), X, np.zeros((6, 300), bool))
+    title = plot_components(X, two, n_draws=5).axes[0].get_title()
+    assert "2 posterior modes" in title
+    X1, one = good
+    assert "modes" not in plot_components(X1, one, n_draws=5).axes[0].get_title()

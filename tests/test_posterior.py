@@ -7,6 +7,7 @@ Fits are shared at module scope: each distinct static configuration compiles onc
 import warnings
 
 import arviz as az
+import jax
 import numpy as np
 import pytest
 
@@ -242,5 +243,42 @@ def test_bad_arguments():
         bg.fit_nuts(X, 1, key=None)
     with pytest.raises(ValueError, match="init"):
         bg.fit_nuts(X, 1, key=0, init="random")
+    with pytest.raises(ValueError, match="init"):
+        bg.fit_svi(X, 1, key=0, init="em-multi")      # one guide: one start
     with pytest.raises(ValueError, match="n_components"):
         bg.fit_nuts(X[:2], 3, key=0)
+
+
+def test_em_multi_starts_chains_in_distinct_modes():
+    """Four blobs at the corners of a 7 × 6 rectangle, K = 2: pairing them left/right and
+    top/bottom are two separated posterior modes. Chains started at one MAP stay in one
+    mode; init="em-multi" starts a chain in each and the modes are reported."""
+    rng = np.random.default_rng(0)
+    corners = np.array([[0, 0], [7, 0], [0, 6], [7, 6]], float)
+    X = np.concatenate([c + rng.normal(size=(25, 2)) for c in corners])
+    kw = dict(key=jax.random.key(0), num_warmup=150, num_samples=300, num_chains=2,
+              progress_bar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bg.DiagnosticWarning)   # one mode: healthy
+        one = bg.fit_nuts(X, 2, **kw)
+    assert len(bg.posterior_modes(one)) == 1
+    with pytest.warns(bg.DiagnosticWarning, match="2 modes"):
+        multi = bg.fit_nuts(X, 2, init="em-multi", **kw)
+    modes = bg.posterior_modes(multi)
+    assert sorted(modes["chains"].tolist()) == [(0,), (1,)]
+    starts = multi.posterior.attrs["chain_start_objective"]
+    assert starts[0] > starts[1]                  # best optimum first
+    # The two modes are two different partitions of the rows (two pairings of the
+    # corners): the clusterings under each chain's mean parameters disagree on about
+    # half of the rows, whichever way their labels are matched.
+    post = multi.posterior
+    labels = []
+    for c in (0, 1):
+        p = bg.GMMParams(post["weights"].values[c].mean(0), post["means"].values[c].mean(0),
+                         post["covariances"].values[c].mean(0), "full")
+        labels.append(np.asarray(bg.predict(p, X)))
+    agree = np.mean(labels[0] == labels[1])
+    assert 0.25 < agree < 0.75, agree
+    # mode 0 holds the higher log-likelihood, as the EM objectives at the starts do
+    ll = multi.log_likelihood["obs"].values.sum(-1).mean(-1)
+    assert modes.loc[0, "log_likelihood"] == pytest.approx(ll.max())

@@ -1,8 +1,11 @@
 r"""Posterior diagnostics and uncertainty-aware clustering.
 
 * :func:`summary` — :func:`arviz.summary` of the (relabelled) mixture parameters.
-* :func:`check_diagnostics` — warnings that name the variables when R-hat > 1.01, bulk ESS
-  < 100 per chain, any divergence, or chains stuck in different modes.
+* :func:`check_diagnostics` — warnings that name the variables when R-hat exceeds what
+  sampling noise explains (:func:`bayes_gmm.bayes.modes.rhat_critical`; 1.01 for long
+  runs), bulk ESS < 100 per chain, any divergence, or chains in different modes
+  (:func:`bayes_gmm.posterior_modes`); :func:`summary` warns rather than silently average
+  over several modes.
 * :func:`assignment_probabilities` — per-point posterior membership: mean, 94% interval,
   entropy, most probable cluster.
 * :func:`coclustering` — the label-invariant posterior probability that two points share a
@@ -25,12 +28,13 @@ from jax.scipy.special import logsumexp
 from .. import _checks as C
 from ..core.mixture import weighted_log_prob
 from ..core.params import GMMParams
-from .idata import flat_draws
+from .idata import flat_draws, mixture_posterior
 from .model import SITES
-from .relabel import relabel
+from .modes import modes_message, posterior_modes, rhat_critical, stuck_chains
+from .relabel import ensure_relabelled
 
-__all__ = ["DiagnosticWarning", "summary", "check_diagnostics", "assignment_probabilities",
-           "coclustering"]
+__all__ = ["DiagnosticWarning", "summary", "check_diagnostics",
+           "assignment_probabilities", "coclustering"]
 
 class DiagnosticWarning(UserWarning):
     """A sampling diagnostic failed (R-hat, ESS, divergences, chains in different modes)."""
@@ -38,27 +42,9 @@ class DiagnosticWarning(UserWarning):
 
 # --- access to draws -------------------------------------------------------------------
 
-def _posterior(idata):
-    if not hasattr(idata, "groups") or "posterior" not in idata.groups():
-        raise TypeError("idata must be an arviz.InferenceData with a 'posterior' group "
-                        f"(from fit_nuts / fit_svi); got {type(idata).__name__}")
-    post = idata.posterior
-    missing = [s for s in SITES if s not in post]
-    if missing:
-        raise ValueError(f"idata.posterior lacks the mixture variables {missing}")
-    return post
-
-
 def _flat_draws(idata) -> GMMParams:
     """The posterior as a `GMMParams` whose arrays have one leading draw axis (S, ...)."""
-    return flat_draws(_posterior(idata))
-
-
-def _relabelled(idata):
-    post = _posterior(idata)
-    if int(post.attrs.get("relabelled", 0)) == 0 and "map" in idata.groups():
-        return relabel(idata)
-    return idata
+    return flat_draws(mixture_posterior(idata))
 
 
 def _check_X(idata, X):
@@ -83,22 +69,34 @@ def summary(idata, var_names=None, **kwargs):
 
     Returns
     -------
-    pandas.DataFrame, one row per scalar parameter (``means[0, 1]`` …).
+    pandas.DataFrame, one row per scalar parameter (``means[0, 1]`` …); when the chains sit
+    in more than one mode (:func:`posterior_modes`) the table is still the average over all
+    chains, ``attrs["modes"]`` holds the modes, and a `DiagnosticWarning` says so.
     """
     import arviz as az
-    idata = _relabelled(idata)
-    post = _posterior(idata)
+    idata = ensure_relabelled(idata)
+    post = mixture_posterior(idata)
     names = list(var_names) if var_names is not None else [s for s in SITES if s in post]
+    modes = None
+    if post.attrs.get("method", "nuts") != "svi" and post.sizes["chain"] > 1:
+        modes = posterior_modes(idata)
+        if len(modes) > 1:
+            warnings.warn(f"bayes_gmm summary: {modes_message(modes)}", DiagnosticWarning,
+                          stacklevel=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # constant entries: NaN R-hat
-        return az.summary(idata, var_names=names, **kwargs)
+        table = az.summary(idata, var_names=names, **kwargs)
+    table.attrs["modes"] = modes
+    return table
 
 
 def check_diagnostics(idata, *, rhat_threshold=1.01, min_ess_per_chain=100, mode_sds=4.0,
                       warn=True) -> dict:
     """Check an MCMC posterior; warn (`DiagnosticWarning`) naming what failed.
 
-    Checks, on the relabelled draws: max split R-hat > ``rhat_threshold`` (per variable);
+    Checks, on the relabelled draws: split R-hat above what sampling noise explains
+    (:func:`bayes_gmm.bayes.modes.rhat_critical`: ``rhat_threshold`` = 1.01 once the draws
+    are many, higher for short runs, where R-hat of a healthy posterior fluctuates more);
     bulk ESS < ``min_ess_per_chain`` × chains (per variable); divergent transitions; chains
     stuck in different modes — a chain whose mean total log-likelihood, or whose mean of
     any parameter, is more than ``mode_sds`` pooled within-chain sds from another chain's
@@ -113,17 +111,19 @@ def check_diagnostics(idata, *, rhat_threshold=1.01, min_ess_per_chain=100, mode
 
     Returns
     -------
-    dict with ``max_rhat`` {var: float}, ``min_ess_bulk`` {var: float}, ``n_divergent``
-    (int), ``stuck_chains`` (list of chain indices away from the best chain's mode), and
+    dict with ``max_rhat`` {var: float}, ``rhat_critical`` {var: smallest critical R-hat
+    of its scalars}, ``min_ess_bulk`` {var: float}, ``n_divergent``
+    (int), ``stuck_chains`` (list of chain indices away from the best chain's mode),
+    ``modes`` (the table of :func:`posterior_modes`; None for one chain or SVI), and
     ``problems`` (list of messages; empty when every check passed).
     """
     import arviz as az
-    idata = _relabelled(idata)
-    post = _posterior(idata)
+    idata = ensure_relabelled(idata)
+    post = mixture_posterior(idata)
     names = [s for s in SITES if s in post]
     n_chains = post.sizes["chain"]
-    report = {"max_rhat": {}, "min_ess_bulk": {}, "n_divergent": 0, "stuck_chains": [],
-              "problems": []}
+    report = {"max_rhat": {}, "rhat_critical": {}, "min_ess_bulk": {}, "n_divergent": 0,
+              "stuck_chains": [], "modes": None, "problems": []}
     problems = report["problems"]
     method = post.attrs.get("method", "nuts")
     if method == "svi":
@@ -135,6 +135,7 @@ def check_diagnostics(idata, *, rhat_threshold=1.01, min_ess_per_chain=100, mode
             warnings.simplefilter("ignore", RuntimeWarning)
             rhat = az.rhat(idata, var_names=names) if n_chains > 1 else None
             ess = az.ess(idata, var_names=names, method="bulk")
+            ess_tail = az.ess(idata, var_names=names, method="tail")
         for v in names:
             if rhat is not None:
                 r = float(np.nanmax(rhat[v].values)) if np.any(np.isfinite(rhat[v].values)) \
@@ -143,9 +144,22 @@ def check_diagnostics(idata, *, rhat_threshold=1.01, min_ess_per_chain=100, mode
             e = ess[v].values
             report["min_ess_bulk"][v] = float(np.nanmin(e)) if np.any(np.isfinite(e)) \
                 else float("nan")
-        high = [f"{v} ({r:.3f})" for v, r in report["max_rhat"].items() if r > rhat_threshold]
-        if high:
-            problems.append(f"R-hat above {rhat_threshold} for: {', '.join(high)}")
+        if rhat is not None:
+            n_scalars = sum(int(np.size(rhat[v].values)) for v in names)
+            high = []
+            for v in names:
+                r = np.asarray(rhat[v].values)
+                e = np.fmin(np.asarray(ess[v].values), np.asarray(ess_tail[v].values))
+                crit = rhat_critical(e, n_chains, post.sizes["draw"], n_scalars,
+                                     min_ess_per_chain, rhat_threshold)
+                over = np.isfinite(r) & (r > crit)
+                if np.any(over):
+                    i = np.argmax(np.where(over, r - crit, -np.inf))
+                    high.append(f"{v} ({r.flat[i]:.3f} > {np.ravel(crit)[i]:.3f})")
+                report["rhat_critical"][v] = float(np.nanmin(crit))
+            if high:
+                problems.append(f"R-hat above what sampling noise explains for: "
+                                f"{', '.join(high)}")
         low = [f"{v} ({e:.0f})" for v, e in report["min_ess_bulk"].items()
                if e < min_ess_per_chain * n_chains]
         if low:
@@ -158,49 +172,17 @@ def check_diagnostics(idata, *, rhat_threshold=1.01, min_ess_per_chain=100, mode
             if n_div:
                 problems.append(f"{n_div} divergent transition(s) after warm-up")
         if n_chains > 1:
-            stuck, detail = _stuck_chains(idata, post, names, mode_sds)
+            stuck, _ = stuck_chains(idata, post, names, mode_sds)
             report["stuck_chains"] = stuck
-            if stuck:
-                problems.append(f"chains {stuck} are stuck in a different mode from chain "
-                                f"{detail}")
+            modes = posterior_modes(idata, mode_sds=mode_sds)
+            report["modes"] = modes
+            if len(modes) > 1:
+                problems.append(modes_message(modes))
     if warn:
         for msg in problems:
             warnings.warn(f"bayes_gmm diagnostics: {msg}", DiagnosticWarning, stacklevel=2)
     return report
 
-
-def _stuck_chains(idata, post, names, mode_sds):
-    """Chains whose means sit more than ``mode_sds`` within-chain sds from the best chain."""
-    series = []
-    if "log_likelihood" in idata.groups():
-        ll = idata.log_likelihood
-        var = list(ll.data_vars)[0]
-        tot = ll[var].values.reshape(ll[var].shape[0], ll[var].shape[1], -1).sum(-1)
-        series.append(("total log-likelihood", tot))
-        best = int(np.argmax(tot.mean(1)))
-    else:
-        best = 0
-    for v in names:
-        a = post[v].values
-        a = a.reshape(a.shape[0], a.shape[1], -1)
-        for j in range(a.shape[2]):
-            series.append((v, a[:, :, j]))
-    stuck = set()
-    where = []
-    for name, x in series:
-        means = x.mean(1)
-        sd = np.sqrt(np.mean(x.var(1)))
-        if not np.isfinite(sd) or sd == 0:
-            continue
-        far = np.nonzero(np.abs(means - means[best]) > mode_sds * sd)[0]
-        if far.size:
-            stuck.update(int(c) for c in far)
-            where.append(name)
-    detail = f"{best} (differing in {sorted(set(where))})" if stuck else ""
-    return sorted(stuck), detail
-
-
-# --- per-draw responsibilities ---------------------------------------------------------
 
 def _resp_one(w, m, c, covariance_type, X):
     wlp = weighted_log_prob(GMMParams(w, m, c, covariance_type), X)
@@ -243,7 +225,7 @@ def assignment_probabilities(idata, X, *, hdi_prob=0.94):
     hdi_prob = float(hdi_prob)
     if not 0.0 < hdi_prob < 1.0:
         raise ValueError(f"hdi_prob must be in (0, 1); got {hdi_prob}")
-    idata = _relabelled(idata)
+    idata = ensure_relabelled(idata)
     Xa, d = _check_X(idata, X)
     n = Xa.shape[0]
     s, k = d.weights.shape

@@ -26,7 +26,7 @@ from ..core.covariance import family_from_dims, get_family
 from ..core.params import GMMParams
 from .model import OBS_SITE, SITES
 
-__all__ = ["OBS_DIM", "var_dims", "to_inference_data", "params_dataset",
+__all__ = ["mixture_posterior", "OBS_DIM", "var_dims", "to_inference_data", "params_dataset",
            "params_from_dataset", "loss_dataset", "posterior_family", "flat_draws"]
 
 #: The observation dim (a variable cannot share its name with its dim, so not ``obs``).
@@ -124,3 +124,16 @@ def to_inference_data(draws, ll, Xa, mapp, covariance_type, method, sample_stats
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return az.InferenceData(**groups)
+
+
+def mixture_posterior(idata):
+    """``idata.posterior``, checked to hold the mixture's variables (``weights``,
+    ``means``, ``covariances``); TypeError/ValueError naming what is missing."""
+    if not hasattr(idata, "groups") or "posterior" not in idata.groups():
+        raise TypeError("idata must be an arviz.InferenceData with a 'posterior' group "
+                        f"(from fit_nuts / fit_svi); got {type(idata).__name__}")
+    post = idata.posterior
+    missing = [s for s in SITES if s not in post]
+    if missing:
+        raise ValueError(f"idata.posterior lacks the mixture variables {missing}")
+    return post

@@ -48,20 +48,67 @@ def _check_common(X, n_components, covariance_type, prior, dtype):
     return Xa, k, covariance_type, prior, dtype
 
 
-def _map_params(Xj, k, covariance_type, prior, key, init, em_kwargs):
-    """MAP-EM under ``prior`` (several restarts), or the given GMMParams."""
-    if isinstance(init, GMMParams):
-        return C.check_init_params(init, k, Xj.shape[1], covariance_type, Xj.dtype)
-    if init != "em":
-        raise ValueError(f"init must be 'em' or a GMMParams; got {init!r}")
-    kw = dict(n_init=5, max_iter=500, tol=1e-8)
-    kw.update(em_kwargs or {})
-    res = fit_em(Xj, k, key=key, covariance_type=covariance_type, prior=prior, **kw)
-    p = res.params
+INITS = ("em", "em-multi")
+#: Two EM optima are one when their objectives (mean log-posterior per row) are this close.
+SAME_OPTIMUM_ATOL = 1e-6
+
+
+def _positive_weights(p):
     # A pruned component (weight exactly 0, possible with α < 1) has no finite
     # unconstrained value: give it a small positive weight.
     w = jnp.maximum(p.weights, 1e-6)
     return p._replace(weights=w / jnp.sum(w))
+
+
+def _map_params(Xj, k, covariance_type, prior, key, init, em_kwargs, inits=INITS):
+    """MAP-EM under ``prior`` (several restarts), or the given GMMParams."""
+    if isinstance(init, GMMParams):
+        return C.check_init_params(init, k, Xj.shape[1], covariance_type, Xj.dtype)
+    if not isinstance(init, str) or init not in inits:
+        raise ValueError(f"init must be one of {inits} or a GMMParams; got {init!r}")
+    kw = dict(n_init=5, max_iter=500, tol=1e-8)
+    kw.update(em_kwargs or {})
+    res = fit_em(Xj, k, key=key, covariance_type=covariance_type, prior=prior, **kw)
+    return _positive_weights(res.params)
+
+
+def _em_optima(Xj, k, covariance_type, prior, key, em_kwargs, n_starts):
+    """Distinct MAP-EM optima from ``n_starts`` single starts: [(objective, params)], best
+    first. Starts that end within ``SAME_OPTIMUM_ATOL`` of a better one are dropped."""
+    kw = dict(max_iter=500, tol=1e-8)
+    kw.update(em_kwargs or {})
+    kw["n_init"] = 1
+    found = []
+    for kk in jax.random.split(key, n_starts):
+        res = fit_em(Xj, k, key=kk, covariance_type=covariance_type, prior=prior, **kw)
+        found.append((float(res.objective), _positive_weights(res.params)))
+    found.sort(key=lambda t: -t[0] if np.isfinite(t[0]) else np.inf)
+    distinct = []
+    for obj, p in found:
+        if np.isfinite(obj) and all(abs(obj - o) > SAME_OPTIMUM_ATOL for o, _ in distinct):
+            distinct.append((obj, p))
+    return distinct
+
+
+def _starts(k_em, k_jit, Xj, k, covariance_type, prior, init, em_kwargs, n, jitter,
+            num_chains):
+    """(MAP reference, chain starts {site: (C, ...)}, each chain's starting objective).
+
+    ``init="em"``: every chain around the best of several MAP-EM restarts.
+    ``init="em-multi"``: the distinct optima of 2 × num_chains (at least 10) single
+    MAP-EM starts, chain c around optimum c mod M (best first), so chains begin in
+    different modes on purpose; the reference for relabelling is the best optimum.
+    """
+    if init != "em-multi":
+        mapp = _map_params(Xj, k, covariance_type, prior, k_em, init, em_kwargs)
+        return mapp, _jitter(k_jit, mapp, n, jitter, num_chains), None
+    optima = _em_optima(Xj, k, covariance_type, prior, k_em, em_kwargs,
+                        max(10, 2 * num_chains))
+    which = [c % len(optima) for c in range(num_chains)]
+    parts = [_jitter(jax.random.fold_in(k_jit, c), optima[m][1], n, jitter, 1)
+             for c, m in enumerate(which)]
+    starts = {v: jnp.concatenate([q[v] for q in parts]) for v in parts[0]}
+    return optima[0][1], starts, [optima[m][0] for m in which]
 
 
 def _jitter(key, p: GMMParams, n, jitter, num_chains):
@@ -109,7 +156,12 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
     chain_method : "vectorized" (chains as a batch in one program), "sequential", or
         "parallel" (one chain per device with `jax.pmap`; falls back to "vectorized" with a
         warning when there are fewer devices than chains).
-    init : "em" (MAP-EM with restarts) or a `GMMParams` to start from.
+    init : "em" (every chain around the best of several MAP-EM restarts), "em-multi"
+        (the distinct MAP-EM optima of max(10, 2 × num_chains) single starts, chain c
+        around optimum c mod M, best first: chains start in different modes on purpose, so
+        a multimodal posterior shows as such in :func:`bayes_gmm.posterior_modes`; each
+        chain's starting objective is in ``posterior.attrs["chain_start_objective"]``), or
+        a `GMMParams` to start from.
     relabel : align the component labels of every draw with the MAP
         (:func:`bayes_gmm.relabel`); raw draws stay in ``posterior_raw``.
     progress_bar : show a tqdm progress bar (host callbacks; a separate compiled program).
@@ -159,8 +211,8 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
     n = Xa.shape[0]
     with C.x64_scope(dtype):
         Xj = jnp.asarray(Xa)
-        mapp = _map_params(Xj, k, covariance_type, prior, k_em, init, em_kwargs)
-        starts = _jitter(k_jit, mapp, n, jitter, num_chains)
+        mapp, starts, start_objectives = _starts(k_em, k_jit, Xj, k, covariance_type, prior,
+                                                 init, em_kwargs, n, jitter, num_chains)
         rprior = model_prior(Xj, k, prior, covariance_type)
         static = dict(n_components=k, covariance_type=covariance_type, num_warmup=num_warmup,
                       num_samples=num_samples, dense_mass=bool(dense_mass),
@@ -178,6 +230,9 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
             mapp = jax.device_get(mapp)
     idata = to_inference_data(draws, ll, Xa, mapp, covariance_type, "nuts",
                                sample_stats=stats)
+    if start_objectives is not None:
+        idata.posterior.attrs["init"] = "em-multi"
+        idata.posterior.attrs["chain_start_objective"] = start_objectives
     if relabel:
         idata = relabel_draws(idata)
     # Divergences, R-hat, ESS and chains in different modes, as DiagnosticWarnings that
@@ -240,7 +295,7 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
     k_em, k_run = jax.random.split(key)
     with C.x64_scope(dtype):
         Xj = jnp.asarray(Xa)
-        mapp = _map_params(Xj, k, covariance_type, prior, k_em, init, em_kwargs)
+        mapp = _map_params(Xj, k, covariance_type, prior, k_em, init, em_kwargs, ("em",))
         init_values = {"weights": mapp.weights, "means": mapp.means,
                        "covariances": mapp.covariances}
         rprior = model_prior(Xj, k, prior, covariance_type)

@@ -28,9 +28,9 @@ from jax import lax
 from jax.scipy.linalg import solve_triangular
 
 from ..core.params import GMMParams
-from .idata import params_from_dataset, posterior_family
+from .idata import mixture_posterior, params_from_dataset, posterior_family
 
-__all__ = ["relabel", "relabel_permutations", "assignment_cost", "linear_sum_assignment"]
+__all__ = ["relabel", "ensure_relabelled", "relabel_permutations", "assignment_cost", "linear_sum_assignment"]
 
 BRUTE_FORCE_MAX_K = 6
 
@@ -224,3 +224,12 @@ def relabel(idata, reference=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return az.InferenceData(**groups)
+
+
+def ensure_relabelled(idata):
+    """``idata`` itself when its posterior is relabelled (or has no ``map`` group to align
+    with); otherwise :func:`relabel` of it."""
+    post = mixture_posterior(idata)
+    if int(post.attrs.get("relabelled", 0)) == 0 and "map" in idata.groups():
+        return relabel(idata)
+    return idata
