@@ -31,7 +31,7 @@ __all__ = ["DegenerateFitWarning", "is_traced", "check_X", "check_Xs", "check_n_
            "check_n_features", "check_key", "check_keys", "check_random_state",
            "check_prior", "prior_arrays", "check_init_params", "check_choice", "jax_dtype",
            "WEIGHTS_SUM_ATOL",
-           "estimator_dtype", "x64_scope", "warn_no_spread", "data_variance",
+           "estimator_dtype", "x64_scope", "warn_no_spread", "data_variance", "feature_names",
            "degenerate_components", "check_fit_degeneracy"]
 
 
@@ -379,6 +379,18 @@ def check_init_params(p: GMMParams, k, d, covariance_type, dtype, name="init") -
                              f"(sum {wn.sum()})")
         fam.check_covariances(cn, f"{name}.covariances")
     return GMMParams(w, m, c, fam.name)
+
+
+def feature_names(X):
+    """Column names when X is a DataFrame whose column names are all strings, else None
+    (scikit-learn's rule for ``feature_names_in_``)."""
+    cols = getattr(X, "columns", None)
+    if cols is None or not hasattr(X, "iloc"):
+        return None
+    names = np.asarray(cols, dtype=object)
+    if len(names) == 0 or not all(isinstance(c, str) for c in names):
+        return None
+    return names
 
 
 # --- warnings on legal but degenerate input ------------------------------------------------

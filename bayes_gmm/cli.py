@@ -80,11 +80,20 @@ def _standardize(X):
     return (X - mu) / sd, {"mean": mu.tolist(), "scale": sd.tolist()}
 
 
+#: The console shows at most this many features per component and this many components.
+CONSOLE_FEATURES, CONSOLE_COMPONENTS = 6, 12
+
+
 def _fmt_params(weights, means, names) -> str:
     lines = []
     for k, (w, m) in enumerate(zip(weights, means)):
-        mean = ", ".join(f"{n}={v:.4g}" for n, v in zip(names, m))
-        lines.append(f"  component {k}: weight {w:.4f}  mean ({mean})")
+        if k == CONSOLE_COMPONENTS:
+            lines.append(f"  ... {len(weights) - k} more component(s) in params.json")
+            break
+        mean = ", ".join(f"{n}={v:.4g}" for n, v in zip(names[:CONSOLE_FEATURES], m))
+        more = (f", ... {len(names) - CONSOLE_FEATURES} more"
+                if len(names) > CONSOLE_FEATURES else "")
+        lines.append(f"  component {k}: weight {w:.4f}  mean ({mean}{more})")
     return "\n".join(lines)
 
 
@@ -92,11 +101,24 @@ def _jsonable(a):
     return np.asarray(a, np.float64).tolist()
 
 
-def _fit_em(X, k, covariance_type, seed, prior=None):
+def _fit_em(X, k, covariance_type, seed, prior=None, n_init=5, tol=1e-3, max_iter=500):
     from .estimators import GaussianMixture
-    gm = GaussianMixture(n_components=k, covariance_type=covariance_type, n_init=5,
-                         random_state=seed, prior=prior, max_iter=500)
+    gm = GaussianMixture(n_components=k, covariance_type=covariance_type, n_init=n_init,
+                         random_state=seed, prior=prior, max_iter=max_iter, tol=tol)
     return gm.fit(X)
+
+
+def _prior(args):
+    """The GMMPrior the prior options ask for; None when none is given (EM: maximum
+    likelihood; NUTS/SVI: the default GMMPrior())."""
+    given = {"weight_concentration": args.prior_concentration,
+             "mean_precision": args.prior_mean_precision,
+             "degrees_of_freedom": args.prior_dof}
+    given = {name: v for name, v in given.items() if v is not None}
+    if not (args.prior or given):
+        return None
+    from .core.prior import GMMPrior
+    return GMMPrior(**given)
 
 
 def _fit_bayes(X, k, method, covariance_type, seed, args, progress):
@@ -105,10 +127,10 @@ def _fit_bayes(X, k, method, covariance_type, seed, args, progress):
     from .bayes.posterior import fit_nuts, fit_svi
     key = jax.random.key(seed)
     if method == "nuts":
-        return fit_nuts(X, k, key=key, covariance_type=covariance_type,
+        return fit_nuts(X, k, key=key, covariance_type=covariance_type, prior=_prior(args),
                         num_warmup=args.num_warmup, num_samples=args.num_samples,
                         num_chains=args.num_chains, progress_bar=progress, dtype=np.float64)
-    return fit_svi(X, k, key=key, covariance_type=covariance_type,
+    return fit_svi(X, k, key=key, covariance_type=covariance_type, prior=_prior(args),
                    num_steps=args.num_steps, num_samples=args.num_samples, dtype=np.float64)
 
 
@@ -139,6 +161,23 @@ def _write_assignments(path: Path, probs, cluster, entropy=None, lower=None, upp
     return path
 
 
+def _fit_figures(plots, X, fit, names, out, method):
+    """The figures of ``bayes-gmm fit``: a readable number of panels whatever D (the best
+    separating features, at most ``plots.MAX_GRID_FEATURES``)."""
+    files = []
+    if method == "em":
+        files.append(_save_fig(plots.plot_convergence(fit), out / "convergence.png"))
+    else:
+        if X.shape[1] >= 2:
+            files.append(_save_fig(plots.plot_uncertainty(X, fit, feature_names=names),
+                                   out / "uncertainty.png"))
+        files.append(_save_fig(plots.plot_trace(fit), out / "trace.png"))
+    if X.shape[1] >= 2:
+        fig = plots.plot_components(X, fit, feature_names=names, features="best")
+        files.append(_save_fig(fig, out / "components.png"))
+    return files
+
+
 # --- sub-commands --------------------------------------------------------------------------
 
 def cmd_fit(args) -> int:
@@ -158,15 +197,22 @@ def cmd_fit(args) -> int:
               "covariance_type": args.covariance_type, "feature_names": names,
               "n_samples": n, "standardization": standardization,
               "units": "standardized" if standardization else "data"}
+    prior = _prior(args)
+    result["prior"] = (None if prior is None else
+                       {f: v for f, v in prior._asdict().items() if v is not None})
     written = []
+    # Results first (params.json, summary.csv, assignments.csv, idata.nc), figures after:
+    # a figure that fails or is interrupted never costs the fit.
     if args.method == "em":
-        gm = _fit_em(X, args.k, args.covariance_type, args.seed)
+        gm = _fit_em(X, args.k, args.covariance_type, args.seed, prior=_prior(args),
+                     n_init=args.n_init, tol=args.tol, max_iter=args.max_iter)
         ll = float(gm.score(X) * n)
         result.update(weights=_jsonable(gm.weights_), means=_jsonable(gm.means_),
                       covariances=_jsonable(gm.covariances_), log_likelihood=ll,
                       bic=float(gm.bic(X)), aic=float(gm.aic(X)), n_iter=int(gm.n_iter_),
                       converged=bool(gm.converged_))
-        print(f"EM (maximum likelihood, {gm.n_iter_} iterations, converged={gm.converged_}): "
+        what = "maximum likelihood" if gm.prior is None else "MAP under the prior"
+        print(f"EM ({what}, {gm.n_iter_} iterations, converged={gm.converged_}): "
               f"log-likelihood {ll:.3f}, BIC {result['bic']:.2f}")
         print(_fmt_params(gm.weights_, gm.means_, names))
         import pandas as pd
@@ -176,19 +222,25 @@ def cmd_fit(args) -> int:
         table.to_csv(out / "summary.csv")
         probs = np.asarray(gm.predict_proba(X))
         written.append(_write_assignments(out / "assignments.csv", probs, probs.argmax(1)))
-        written.append(_save_fig(plots.plot_convergence(gm), out / "convergence.png"))
         fit_for_plot = gm
     else:
         from .bayes.diagnostics import assignment_probabilities
-        idata = _fit_bayes(X, args.k, args.method, args.covariance_type, args.seed, args,
-                           progress)
+        from .bayes.idata import with_feature_names
+        idata = with_feature_names(_fit_bayes(X, args.k, args.method, args.covariance_type,
+                                              args.seed, args, progress), names)
         table = _summary(idata)
-        print(table.to_string())
         table.to_csv(out / "summary.csv")
+        shown = table[[not i.startswith("covariances") for i in table.index]]
+        if len(shown) > 2 * CONSOLE_COMPONENTS:
+            shown = shown.iloc[:2 * CONSOLE_COMPONENTS]
+        print(shown.to_string())
+        if len(shown) < len(table):
+            print(f"  ... {len(table) - len(shown)} more rows (covariances and the rest) in "
+                  f"{out / 'summary.csv'}")
         modes = table.attrs.get("modes")
         if modes is not None and len(modes) > 1:
             print(f"WARNING: the chains sit in {len(modes)} different modes; the summary and "
-                  "the posterior means below average over them:")
+                  "the posterior means average over them:")
             print(modes.to_string())
             result["modes"] = [{"chains": list(r.chains), "share": r.share,
                                 "log_likelihood": r.log_likelihood, "weights": r.weights}
@@ -204,17 +256,11 @@ def cmd_fit(args) -> int:
             np.asarray(ap["entropy"]), np.asarray(ap["lower"]), np.asarray(ap["upper"])))
         idata.to_netcdf(str(out / "idata.nc"))
         written.append(out / "idata.nc")
-        if X.shape[1] >= 2:
-            written.append(_save_fig(plots.plot_uncertainty(X, idata, feature_names=names),
-                                         out / "uncertainty.png"))
-        written.append(_save_fig(plots.plot_trace(idata), out / "trace.png"))
         fit_for_plot = idata
-    if X.shape[1] >= 2:
-        fig = plots.plot_components(X, fit_for_plot, feature_names=names,
-                                    features="all" if X.shape[1] > 2 else (0, 1))
-        written.append(_save_fig(fig, out / "components.png"))
     (out / "params.json").write_text(json.dumps(result, indent=1))
     written += [out / "summary.csv", out / "params.json"]
+    if not args.no_plots:
+        written += _fit_figures(plots, X, fit_for_plot, names, out, args.method)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -235,8 +281,10 @@ def cmd_compare(args) -> int:
                       num_chains=args.num_chains, progress_bar=not args.no_progress)
     elif args.method == "svi":
         kwargs = dict(num_steps=args.num_steps, num_samples=args.num_samples)
+    if _prior(args) is not None:
+        kwargs["prior"] = _prior(args)
     table = compare(X, args.k, method=args.method, covariance_type=args.covariance_type,
-                    random_state=args.seed, **kwargs)
+                    random_state=args.seed, progress_bar=not args.no_progress, **kwargs)
     import pandas as pd
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.to_string())
@@ -363,6 +411,18 @@ def _add_data_options(p):
                    help="centre and scale every column to unit variance before fitting")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-plots", action="store_true", help="write no figures")
+    q = p.add_argument_group("prior (GMMPrior; any option below implies --prior)")
+    q.add_argument("--prior", action="store_true",
+                   help="EM: MAP under GMMPrior() instead of maximum likelihood (NUTS/SVI "
+                        "always use a prior)")
+    q.add_argument("--prior-concentration", type=float, default=None, metavar="ALPHA",
+                   help="Dirichlet concentration of the weights (default 1)")
+    q.add_argument("--prior-mean-precision", type=float, default=None, metavar="KAPPA",
+                   help="precision of the means' prior, in units of the covariance "
+                        "(default 0.01)")
+    q.add_argument("--prior-dof", type=float, default=None, metavar="NU",
+                   help="degrees of freedom of the covariance prior (default D + 2)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -400,6 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("-k", "--n-components", dest="k", type=_positive_int, required=True,
                      help="number of components K")
     fit.add_argument("--out", default="bayes_gmm_fit", help="output folder (default %(default)s)")
+    e = fit.add_argument_group("EM fits (--method em)")
+    e.add_argument("--n-init", type=_positive_int, default=5,
+                   help="restarts; the best objective wins (default %(default)s)")
+    e.add_argument("--tol", type=float, default=1e-3,
+                   help="stop when the mean log-likelihood per row changes less "
+                        "(default %(default)s)")
+    e.add_argument("--max-iter", type=_positive_int, default=500,
+                   help="EM iterations at most (default %(default)s)")
     _add_bayes_options(fit)
     fit.set_defaults(func=cmd_fit)
 

@@ -74,7 +74,7 @@ EM_DEFAULTS = {"n_init": 10, "tol": 1e-9, "max_iter": 2000, "dtype": np.float64}
 
 def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
             covariance_type: str = "full", key=None, random_state=None, return_fits: bool = False,
-            **fit_kwargs):
+            progress_bar: bool = False, **fit_kwargs):
     """Fit one mixture per K and rank them by BIC (EM) or ELPD-LOO (NUTS/SVI).
 
     Parameters
@@ -88,6 +88,8 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
         Each K gets ``jax.random.fold_in(key, K)``.
     return_fits : if True, also return a dict K -> fit (`EMResult` for EM, InferenceData for
         NUTS/SVI).
+    progress_bar : one progress bar over the cells (the first fit of each K includes its
+        compilation). NUTS fits show their own bars when ``fit_kwargs`` asks for them.
     **fit_kwargs : passed to :func:`bayes_gmm.fit_em` (EM; the defaults here are
         ``EM_DEFAULTS``: ``n_init=10, tol=1e-9, max_iter=2000, dtype=float64``) or to
         ``fit_nuts`` / ``fit_svi``.
@@ -128,7 +130,13 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     variance = C.data_variance(X, em_kwargs.get("sample_weight"))
     rows, idatas, ems = [], {}, {}
     ml = em_kwargs.get("prior") is None
+    bar = None
+    if progress_bar:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(ks), desc=f"compare ({method})", unit="K")
     for k in ks:
+        if bar is not None:
+            bar.set_postfix_str(f"K={k}")
         kk = jax.random.fold_in(key, k)
         res, bad = _fit_cell(X, k, kk, covariance_type, em_kwargs, variance, reg_covar, dtype,
                              ml)
@@ -144,6 +152,10 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
         if method != "em":
             fit = fit_nuts if method == "nuts" else fit_svi
             idatas[k] = fit(X, k, key=kk, covariance_type=covariance_type, **fit_kwargs)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     table = pd.DataFrame(rows, index=pd.Index(ks, name="n_components"))
     flagged = table.index[table["degenerate"]].tolist()
     if flagged:

@@ -20,7 +20,8 @@ from matplotlib.patches import Ellipse
 from .bayes.idata import posterior_family
 from .core.params import GMMParams
 
-__all__ = ["plot_components", "plot_uncertainty", "plot_convergence", "plot_model_selection",
+__all__ = ["separation", "MAX_GRID_FEATURES", "plot_components", "plot_uncertainty",
+           "plot_convergence", "plot_model_selection",
            "plot_trace", "plot_posterior", "plot_coclustering"]
 
 #: gid of the ellipses of a point estimate (or of the posterior mean), and of posterior draws.
@@ -96,19 +97,19 @@ def _check_data(X) -> np.ndarray:
 
 
 def _labels(X, fit, idata, params) -> np.ndarray:
-    """Most probable cluster per row (posterior-averaged when a posterior is available)."""
+    """Most probable cluster per row (posterior-averaged when a posterior is available).
+
+    A point fit is evaluated from its parameters (the same rule as an estimator's
+    ``predict``), so an estimator fitted on a DataFrame raises no feature-name warning."""
     if idata is not None:
         from .bayes.diagnostics import assignment_probabilities
         return np.asarray(assignment_probabilities(idata, X)["cluster"]).astype(int)
-    if hasattr(fit, "predict") and hasattr(fit, "weights_"):      # a fitted estimator
-        return np.asarray(fit.predict(X)).astype(int)
     import jax
 
     from .densities import predict
-    p = fit if isinstance(fit, GMMParams) else fit.params          # in the fit's own dtype
-    dtype = np.asarray(p.means).dtype
+    dtype = np.asarray(params.means).dtype
     with jax.enable_x64(dtype == np.float64):     # float64 parameters stay float64
-        return np.asarray(predict(p, X.astype(dtype))).astype(int)
+        return np.asarray(predict(params, X.astype(dtype))).astype(int)
 
 
 # --- ellipses --------------------------------------------------------------------------------
@@ -170,13 +171,72 @@ def _modes_note(idata) -> str:
     return "" if m == 1 else f"WARNING: mean over {m} posterior modes"
 
 
-def plot_components(X, fit, ax=None, features=(0, 1), n_draws: int = 50,
+#: At most this many features in a grid chosen by ``features="best"``.
+MAX_GRID_FEATURES = 4
+
+
+def separation(params: GMMParams) -> np.ndarray:
+    """How well each feature separates the components: (D,) between-component variance of
+    the means over the mean within-component variance, both weighted by the weights
+    (a one-feature Fisher ratio)."""
+    k, d = params.means.shape
+    w = np.asarray(params.weights, np.float64)
+    m = np.asarray(params.means, np.float64)
+    var = np.diagonal(params.family.to_full(np.asarray(params.covariances, np.float64), k, d,
+                                            xp=np), axis1=-2, axis2=-1)
+    between = w @ np.square(m - w @ m)
+    within = w @ var
+    return between / np.where(within > 0, within, np.finfo(np.float64).tiny)
+
+
+def _names(X, fit, feature_names, d):
+    if feature_names is not None:
+        names = [str(n) for n in feature_names]
+    elif getattr(X, "columns", None) is not None and hasattr(X, "iloc"):
+        names = [str(c) for c in X.columns]
+    elif getattr(fit, "feature_names_in_", None) is not None:
+        names = [str(c) for c in fit.feature_names_in_]
+    else:
+        names = [f"x{i}" for i in range(d)]
+    if len(names) != d:
+        raise ValueError(f"feature_names must have {d} entries; got {len(names)}")
+    return names
+
+
+def _feature_layout(features, names, params):
+    """("pair", (i, j)) or ("grid", [indices]) from ``features`` (see plot_components)."""
+    d = len(names)
+    if isinstance(features, str):
+        if features == "auto":
+            if d == 2:
+                return "pair", (0, 1)
+            i, j = sorted(np.argsort(-separation(params))[:2].tolist())
+            return "pair", (i, j)
+        if features == "best":
+            top = np.argsort(-separation(params))[:min(d, MAX_GRID_FEATURES)]
+            return ("grid", sorted(top.tolist())) if d > 2 else ("pair", (0, 1))
+        if features == "all":
+            return "grid", list(range(d))
+        raise ValueError(f"features must be 'auto', 'best', 'all' or a sequence of feature "
+                         f"indices or names; got {features!r}")
+    try:
+        idx = [names.index(f) if isinstance(f, str) else int(f) for f in features]
+    except (TypeError, ValueError):
+        raise ValueError(f"features must be 'auto', 'best', 'all' or a sequence of feature "
+                         f"indices or names (one of {names}); got {features!r}") from None
+    if len(idx) < 2 or len(set(idx)) != len(idx) or not all(0 <= i < d for i in idx):
+        raise ValueError(f"features must be two or more distinct indices in [0, {d}) or "
+                         f"names; got {features!r}")
+    return ("pair", tuple(idx)) if len(idx) == 2 else ("grid", idx)
+
+
+def plot_components(X, fit, ax=None, features="auto", n_draws: int = 50,
                     feature_names=None):
     """Data coloured by most probable cluster, with 1σ and 2σ ellipses of each component.
 
     Parameters
     ----------
-    X : (N, D) array of the data.
+    X : (N, D) array or DataFrame of the data.
     fit : `GMMParams`, `EMResult`, a fitted ``GaussianMixture`` (anything with ``weights_``,
         ``means_``, ``covariances_`` and ``covariance_type``), a fitted
         ``BayesianGaussianMixture`` or an ``arviz.InferenceData``. With a posterior, thin
@@ -185,8 +245,15 @@ def plot_components(X, fit, ax=None, features=(0, 1), n_draws: int = 50,
         chains sit in several modes (:func:`bayes_gmm.posterior_modes`) the title says, in
         red, that the mean averages over them.
     ax : matplotlib Axes to draw on (pair plot only), or None for a new figure.
-    features : pair (i, j) of feature indices to plot, or ``"all"`` for a lower-triangular
-        grid of every pair (X needs at least 2 features).
+    features : what to plot (X needs at least 2 features):
+
+        * ``"auto"`` (default): one panel, the two features that separate the components
+          best (:func:`separation`; features 0 and 1 when D = 2);
+        * ``"best"``: a lower-triangular grid of the ``MAX_GRID_FEATURES`` best features;
+        * ``"all"``: a grid of every pair (D − 1)² panels: only for small D;
+        * a pair ``(i, j)`` (one panel) or three or more features (a grid), as indices or
+          as names (from ``feature_names``, a DataFrame's columns or the estimator's
+          ``feature_names_in_``).
     n_draws : posterior draws to show (ignored for point estimates).
     feature_names : optional D labels for the axes.
 
@@ -196,6 +263,7 @@ def plot_components(X, fit, ax=None, features=(0, 1), n_draws: int = 50,
         Point estimate: exactly 2 ellipse patches (gid ``ELLIPSE_GID``) per component per
         panel; posterior: 2 more per component per draw (gid ``DRAW_ELLIPSE_GID``).
     """
+    names_src = X
     X = _check_data(X)
     idata, params = _resolve(fit)
     d = X.shape[1]
@@ -203,42 +271,35 @@ def plot_components(X, fit, ax=None, features=(0, 1), n_draws: int = 50,
         raise ValueError(f"X has {d} features but the fit has {params.means.shape[1]}")
     if d < 2:
         raise ValueError(f"plot_components needs at least 2 features; X has shape {X.shape}")
-    names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(d)]
-    if len(names) != d:
-        raise ValueError(f"feature_names must have {d} entries; got {len(names)}")
+    names = _names(names_src, fit, feature_names, d)
+    kind, idx = _feature_layout(features, names, params)
     n_draws = int(n_draws)
     draws = _posterior_draws(idata, n_draws) if idata is not None and n_draws > 0 else []
     labels = _labels(X, fit, idata, params)
     colors = _colors(params.means.shape[0])
-    if isinstance(features, str):
-        if features != "all":
-            raise ValueError(f"features must be a pair (i, j) or 'all'; got {features!r}")
+    note = _modes_note(idata)
+    if kind == "grid":
         if ax is not None:
-            raise ValueError("ax cannot be given with features='all' (a grid of panels)")
-        fig = Figure(figsize=(2.6 * (d - 1), 2.6 * (d - 1)), layout="constrained")
-        axes = fig.subplots(d - 1, d - 1, squeeze=False)
-        for r in range(d - 1):
-            for c in range(d - 1):
+            raise ValueError("ax cannot be given with a grid of panels (features="
+                             f"{features!r})")
+        g = len(idx)
+        fig = Figure(figsize=(2.6 * (g - 1), 2.6 * (g - 1)), layout="constrained")
+        axes = fig.subplots(g - 1, g - 1, squeeze=False)
+        for r in range(g - 1):
+            for c in range(g - 1):
                 a = axes[r, c]
                 if c > r:
                     a.set_axis_off()
                     continue
-                _draw_pair(a, X, labels, params, draws, c, r + 1, colors, names)
-        note = _modes_note(idata)
+                _draw_pair(a, X, labels, params, draws, idx[c], idx[r + 1], colors, names)
         if note:
             fig.suptitle(note, color="tab:red")
         return fig
-    try:
-        i, j = (int(f) for f in features)
-    except (TypeError, ValueError):
-        raise ValueError(f"features must be a pair (i, j) or 'all'; got {features!r}") from None
-    if not (0 <= i < d and 0 <= j < d) or i == j:
-        raise ValueError(f"features must be two distinct indices in [0, {d}); got {features!r}")
+    i, j = idx
     if ax is None:
         fig = Figure(figsize=(5.5, 4.5), layout="constrained")
         ax = fig.add_subplot()
     _draw_pair(ax, X, labels, params, draws, i, j, colors, names)
-    note = _modes_note(idata)
     if note:
         ax.set_title(f"posterior: mean and draws\n{note}", color="tab:red")
     else:
@@ -246,14 +307,15 @@ def plot_components(X, fit, ax=None, features=(0, 1), n_draws: int = 50,
     return ax.figure
 
 
-def plot_uncertainty(X, idata, ax=None, features=(0, 1), threshold: float = 0.5,
+def plot_uncertainty(X, idata, ax=None, features="auto", threshold: float = 0.5,
                      feature_names=None):
     """Points shaded by the posterior entropy of their cluster membership.
 
     Parameters
     ----------
     X : (N, D) data. idata : InferenceData (or a fitted BayesianGaussianMixture).
-    ax : Axes or None. features : pair of feature indices.
+    ax : Axes or None. features : ``"auto"`` (the two features that separate the components
+        best, see :func:`separation`) or a pair of feature indices or names.
     threshold : entropy (nats) above which a point is outlined as uncertain.
     feature_names : optional D labels for the axes.
 
@@ -263,11 +325,17 @@ def plot_uncertainty(X, idata, ax=None, features=(0, 1), threshold: float = 0.5,
     and one of the uncertain ones outlined.
     """
     from .bayes.diagnostics import assignment_probabilities
+    names_src = X
     X = _check_data(X)
+    fit = idata
     idata = getattr(idata, "idata_", idata)
     if not _is_idata(idata):
         raise TypeError(f"idata must be an arviz.InferenceData; got {type(idata).__name__}")
-    i, j = (int(f) for f in features)
+    names = _names(names_src, fit, feature_names, X.shape[1])
+    kind, idx = _feature_layout(features, names, _posterior_mean(idata))
+    if kind != "pair":
+        raise ValueError(f"plot_uncertainty draws one pair of features; got {features!r}")
+    i, j = idx
     ent = np.asarray(assignment_probabilities(idata, X)["entropy"], np.float64)
     k = idata.posterior.sizes["component"]
     if ax is None:
@@ -280,8 +348,6 @@ def plot_uncertainty(X, idata, ax=None, features=(0, 1), threshold: float = 0.5,
                label=f"entropy > {threshold:g} ({int(unc.sum())})")
     ax.figure.colorbar(sc, ax=ax, label="membership entropy (nats)")
     ax.legend(loc="best", fontsize=8)
-    names = list(feature_names) if feature_names is not None else \
-        [f"x{c}" for c in range(X.shape[1])]
     ax.set_xlabel(names[i])
     ax.set_ylabel(names[j])
     ax.set_title("membership uncertainty")
@@ -388,7 +454,9 @@ def plot_trace(idata, var_names=("weights", "means"), reference=None, **kwargs):
     idata = _relabelled(getattr(idata, "idata_", idata), reference)
     kwargs.setdefault("compact", True)
     axes = az.plot_trace(idata, var_names=list(var_names), show=False, **kwargs)
-    return _figure_of(axes)
+    fig = _figure_of(axes)
+    fig.set_layout_engine("constrained")         # titles clear of the tick labels above
+    return fig
 
 
 def plot_posterior(idata, var_names=("weights", "means"), reference=None, **kwargs):

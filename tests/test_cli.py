@@ -210,3 +210,57 @@ def test_demo_subprocess(tmp_path):
     assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0 and "line 3, column 2" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_fit_options_and_no_plots(tmp_path, faithful_csv, capsys):
+    out = tmp_path / "np"
+    rc = cli.main(["fit", str(faithful_csv), "-k", "2", "--out", str(out), "--no-plots",
+                   "--n-init", "2", "--tol", "1e-6", "--max-iter", "7"])
+    assert rc == 0
+    assert not list(out.glob("*.png"))
+    params = json.loads((out / "params.json").read_text())
+    assert params["n_iter"] <= 7
+    assert (out / "assignments.csv").exists() and (out / "summary.csv").exists()
+
+
+def test_fit_64_features_is_quick_and_readable(tmp_path, capsys):
+    """digits (1797 × 64), K = 10, diag: EM, every file, at most 6 panels, short console."""
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    p = tmp_path / "digits.csv"
+    np.savetxt(p, d.data, delimiter=",", fmt="%d",
+               header=",".join(f"px{i}" for i in range(64)), comments="")
+    out = tmp_path / "dig"
+    rc = cli.main(["fit", str(p), "-k", "10", "--covariance-type", "diag", "--out",
+                   str(out), "--no-progress"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert len(printed.splitlines()) < 20 and "58 more" in printed
+    params = json.loads((out / "params.json").read_text())
+    assert np.asarray(params["means"]).shape == (10, 64)
+    for f in ("components.png", "convergence.png"):
+        _nonempty_png(out / f)
+    from PIL import Image
+    with Image.open(out / "components.png") as im:       # 3 x 3 grid at most, not 63 x 63
+        assert max(im.size) < 1200
+
+
+def test_fit_with_prior_options(tmp_path, faithful_csv, faithful, capsys):
+    import bayes_gmm as bg
+    out = tmp_path / "map"
+    rc = cli.main(["fit", str(faithful_csv), "-k", "2", "--out", str(out), "--no-plots",
+                   "--prior-dof", "10", "--prior-mean-precision", "0.5"])
+    assert rc == 0
+    assert "MAP under the prior" in capsys.readouterr().out
+    params = json.loads((out / "params.json").read_text())
+    assert params["prior"] == {"weight_concentration": 1.0, "mean_precision": 0.5,
+                               "degrees_of_freedom": 10.0}
+    X = np.round(faithful, 4)
+    gm = bg.GaussianMixture(2, n_init=5, max_iter=500, random_state=0,
+                            prior=bg.GMMPrior(degrees_of_freedom=10.0, mean_precision=0.5)
+                            ).fit(X)
+    np.testing.assert_allclose(sorted(params["weights"]), sorted(gm.weights_), atol=1e-6)
+    rc = cli.main(["fit", str(faithful_csv), "-k", "2", "--out", str(tmp_path / "ml"),
+                   "--no-plots"])
+    ml = json.loads((tmp_path / "ml" / "params.json").read_text())
+    assert ml["prior"] is None and ml["log_likelihood"] > params["log_likelihood"]

@@ -235,3 +235,48 @@ def test_components_with_real_nuts(two_clusters):
     assert len(_ellipses(fig, plots.DRAW_ELLIPSE_GID)) == 5 * 4
     _png(fig)
     _png(plots.plot_trace(idata))
+
+
+def _separated_in(d=5, informative=(2, 4), n=300, seed=0):
+    """Three clusters that differ only along the ``informative`` features."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = rng.normal(size=(n, d))
+    for f, shift in zip(informative, (6.0, 4.0)):
+        X[:, f] += shift * y
+    return X, y
+
+
+def test_separation_is_the_one_feature_fisher_ratio():
+    p = _params("full")
+    w = np.asarray(p.weights)
+    m = np.asarray(p.means)
+    var = np.array([np.diag(c) for c in np.asarray(p.covariances)])
+    mbar = (w[:, None] * m).sum(0)
+    expected = (w[:, None] * (m - mbar) ** 2).sum(0) / (w[:, None] * var).sum(0)
+    np.testing.assert_allclose(plots.separation(p), expected, rtol=1e-12)
+
+
+def test_features_auto_best_and_names():
+    import pandas as pd
+    import warnings
+    X, _ = _separated_in()
+    names = [f"f{i}" for i in range(5)]
+    df = pd.DataFrame(X, columns=names)
+    gm = bg.GaussianMixture(3, covariance_type="diag", random_state=0).fit(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # no feature-name warning with a DataFrame
+        fig = plots.plot_components(df, gm)      # "auto": the two separating features
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("f2", "f4")
+    fig = plots.plot_components(df, gm, features=("f4", "f0"))     # by name
+    assert (fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()) == ("f4", "f0")
+    fig = plots.plot_components(X, gm, features="best")          # grid of the 4 best
+    panels = [a for a in fig.axes if a.axison]
+    assert len(panels) == 6
+    labels = {a.get_xlabel() for a in panels} | {a.get_ylabel() for a in panels}
+    assert {"f2", "f4"} <= labels and len(labels) == 4
+    fig = plots.plot_components(X, gm, features=["f0", "f2", "f4"])   # a chosen grid
+    assert len([a for a in fig.axes if a.axison]) == 3
+    with pytest.raises(ValueError, match="one of"):
+        plots.plot_components(df, gm, features=("f9", "f0"))

@@ -163,3 +163,32 @@ def test_relabel_rejects_bad_reference():
         bg.relabel(idata, reference=np.zeros(3))
     with pytest.raises(ValueError, match="reference means"):
         bg.relabel(idata, _reference(4, 2, "full", rng))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_cost_is_computed_on_the_host_in_blocks(covariance_type):
+    """The KL cost runs no XLA program (jaxlib 0.10's batched LAPACK kernels inside a loop
+    can deadlock the CPU thread pool: benchmarks/jaxlib_lapack_loop_hang.py): no array may
+    move to a device. Blocks of draws give the same costs as one draw at a time, and the
+    closed form KL of each pair, for every family."""
+    import jax
+    rng = np.random.default_rng(4)
+    k, d, s = 3, 4, R.COST_BLOCK + 7                 # crosses a block boundary
+    ref = _reference(k, d, covariance_type, rng)
+    draws = _draws_near(ref, 1, s, rng)
+    flat = bg.GMMParams(draws["weights"][0], draws["means"][0], draws["covariances"][0],
+                        covariance_type)
+    with jax.transfer_guard("disallow"):
+        cost = R.assignment_cost(flat, ref)
+    assert cost.shape == (s, k, k) and cost.dtype == np.float64
+    fam = flat.family
+    for j in (0, R.COST_BLOCK, s - 1):
+        cj = fam.to_full(np.asarray(flat.covariances[j], np.float64), k, d, xp=np)
+        rc = ref.family.to_full(np.asarray(ref.covariances, np.float64), k, d, xp=np)
+        for i in range(k):
+            for r in range(k):
+                inv = np.linalg.inv(rc[r])
+                diff = flat.means[j, i] - ref.means[r]
+                kl = 0.5 * (np.trace(inv @ cj[i]) + diff @ inv @ diff - d
+                            + np.linalg.slogdet(rc[r])[1] - np.linalg.slogdet(cj[i])[1])
+                np.testing.assert_allclose(cost[j, i, r], kl, rtol=1e-9, atol=1e-9)

@@ -8,7 +8,9 @@ feature)``, ``covariances`` — (chain, draw, *family.dims)`` —
 ``(component, feature)`` (diag), ``(component,)`` (spherical). ``log_likelihood``: ``obs (chain, draw,
 obs_id)``, log p(x_n | θ) of every row (so ``az.loo`` / ``az.waic`` work). ``sample_stats``
 (NUTS): ``diverging``, ``lp``, ``acceptance_rate``, ``n_steps``, ``step_size``.
-``observed_data``: ``obs (obs_id, feature)``. ``map``: the MAP-EM estimate (same variables,
+``observed_data``: ``obs (obs_id, feature)``. The ``feature``/``feature_bis`` coordinates are
+the feature names when the data came as a DataFrame (:func:`with_feature_names`), else
+0..D−1. ``map``: the MAP-EM estimate (same variables,
 no chain/draw). ``posterior_raw``: draws before relabelling. ``svi_loss`` (SVI): ``loss
 (step)``, the negative ELBO at each step. ``posterior.attrs``: ``method``,
 ``covariance_type``, ``n_components``, ``relabelled`` (0/1).
@@ -26,8 +28,9 @@ from ..core.covariance import family_from_dims, get_family
 from ..core.params import GMMParams
 from .model import OBS_SITE, SITES
 
-__all__ = ["mixture_posterior", "OBS_DIM", "var_dims", "to_inference_data", "params_dataset",
-           "params_from_dataset", "loss_dataset", "posterior_family", "flat_draws"]
+__all__ = ["mixture_posterior", "with_feature_names", "OBS_DIM", "var_dims",
+           "to_inference_data", "params_dataset", "params_from_dataset", "loss_dataset",
+           "posterior_family", "flat_draws"]
 
 #: The observation dim (a variable cannot share its name with its dim, so not ``obs``).
 OBS_DIM = "obs_id"
@@ -137,3 +140,23 @@ def mixture_posterior(idata):
     if missing:
         raise ValueError(f"idata.posterior lacks the mixture variables {missing}")
     return post
+
+
+def with_feature_names(idata, names):
+    """``idata`` with its ``feature`` (and ``feature_bis``) coordinates set to ``names`` in
+    every group that has them (in place; returned for chaining). None leaves it as is.
+
+    Summaries then read ``means[0, petal length]`` instead of ``means[0, 2]``.
+    """
+    if names is None:
+        return idata
+    labels = np.asarray([str(n) for n in names])
+    for g in idata.groups():
+        ds = idata[g]
+        new = {dim: labels for dim in ("feature", "feature_bis") if dim in ds.dims}
+        if new:
+            if any(ds.sizes[dim] != len(labels) for dim in new):
+                raise ValueError(f"{len(labels)} feature names for {ds.sizes['feature']} "
+                                 "features")
+            setattr(idata, g, ds.assign_coords(new))
+    return idata

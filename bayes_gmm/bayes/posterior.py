@@ -24,7 +24,7 @@ from ..core.params import GMMParams
 from ..fit import fit_em
 from . import programs
 from .diagnostics import check_diagnostics
-from .idata import loss_dataset, to_inference_data
+from .idata import loss_dataset, to_inference_data, with_feature_names
 from .model import model_prior
 from .relabel import relabel as relabel_draws
 
@@ -190,6 +190,7 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
     >>> idata.posterior["means"].dims                              # doctest: +SKIP
     ('chain', 'draw', 'component', 'feature')
     """
+    names = C.feature_names(X)             # a DataFrame's columns label the features
     Xa, k, covariance_type, prior, dtype = _check_common(X, n_components, covariance_type,
                                                          prior, dtype)
     num_warmup = C.check_int("num_warmup", num_warmup, 0)
@@ -228,8 +229,8 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
                                                         **static)
             draws, stats, ll = jax.device_get((draws, stats, ll))
             mapp = jax.device_get(mapp)
-    idata = to_inference_data(draws, ll, Xa, mapp, covariance_type, "nuts",
-                               sample_stats=stats)
+    idata = with_feature_names(to_inference_data(draws, ll, Xa, mapp, covariance_type,
+                                                 "nuts", sample_stats=stats), names)
     if start_objectives is not None:
         idata.posterior.attrs["init"] = "em-multi"
         idata.posterior.attrs["chain_start_objective"] = start_objectives
@@ -279,6 +280,7 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
         ``svi_loss`` with ``loss (step)`` (negative ELBO per step; log-likelihood values are
         computed on the full data even when ``subsample_size`` is set).
     """
+    names = C.feature_names(X)             # a DataFrame's columns label the features
     Xa, k, covariance_type, prior, dtype = _check_common(X, n_components, covariance_type,
                                                          prior, dtype)
     C.check_choice("guide", guide, programs.GUIDES)
@@ -306,8 +308,9 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
                 num_steps=num_steps, subsample_size=subsample_size, num_samples=num_samples,
                 progress_bar=bool(progress_bar), rank=rank)
             draws, losses, ll, mapp = jax.device_get((draws, losses, ll, mapp))
-    idata = to_inference_data(draws, ll, Xa, mapp, covariance_type, "svi",
-                               extra_groups={"svi_loss": loss_dataset(losses)})
+    idata = with_feature_names(
+        to_inference_data(draws, ll, Xa, mapp, covariance_type, "svi",
+                          extra_groups={"svi_loss": loss_dataset(losses)}), names)
     idata.posterior.attrs["guide"] = guide
     if not np.all(np.isfinite(losses[-max(1, num_steps // 10):])):
         warnings.warn("fit_svi: the loss is not finite at the end of optimisation; decrease "

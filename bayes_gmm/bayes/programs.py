@@ -38,24 +38,38 @@ TRACE_COUNTS: collections.Counter = collections.Counter()
 
 
 # --- progress bar through host callbacks ----------------------------------------------
+#
+# Two rules keep these callbacks clear of the CPU runtime (the JAX maintainers warn that a
+# callback calling back into JAX can deadlock under asynchronous CPU dispatch,
+# jax-ml/jax#25861, #24255; the relabel hang of issue 11 had another cause, see
+# bayes_gmm.bayes.relabel.assignment_cost):
+# * the callback takes no array at all — JAX hands callbacks jax.Arrays, and even
+#   ``int()`` of one calls into the runtime — only a Python int bound when tracing;
+# * :func:`progress` waits for every pending callback (``jax.effects_barrier``) before the
+#   next computation can be dispatched and before the bar is closed.
 
 _PROGRESS = {"bar": None}
 
 
-def _progress_update(i):
+def _advance(steps):
+    """Host side of :func:`tick`: move the bar ``steps`` on (never past its total; unordered
+    callbacks may arrive in any order)."""
     bar = _PROGRESS["bar"]
     if bar is not None:
-        bar.update(int(i) + 1 - bar.n)
+        bar.update(max(0, min(steps, bar.total - bar.n)))
 
 
 def tick(i, total, enabled):
-    """Inside a compiled loop: advance the host's progress bar to step ``i`` (1% steps)."""
+    """Inside a compiled loop: advance the host's progress bar (in 1% steps)."""
     if not enabled:
         return
     every = max(1, total // 100)
-    lax.cond((i % every == 0) | (i == total - 1),
-             lambda: jax.debug.callback(_progress_update, i, ordered=False),
-             lambda: None)
+    lax.cond(i == total - 1,
+             lambda: jax.debug.callback(partial(_advance, total), ordered=False),
+             lambda: lax.cond(i % every == every - 1,
+                              lambda: jax.debug.callback(partial(_advance, every),
+                                                         ordered=False),
+                              lambda: None))
 
 
 @contextlib.contextmanager
@@ -70,6 +84,7 @@ def progress(enabled, total, desc):
     try:
         yield
     finally:
+        jax.effects_barrier()          # every tick has run: none races what comes next
         _PROGRESS["bar"] = None
         bar.close()
 

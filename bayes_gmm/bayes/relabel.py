@@ -21,60 +21,58 @@ from __future__ import annotations
 import itertools
 import warnings
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import lax
-from jax.scipy.linalg import solve_triangular
 
 from ..core.params import GMMParams
 from .idata import mixture_posterior, params_from_dataset, posterior_family
 
-__all__ = ["relabel", "ensure_relabelled", "relabel_permutations", "assignment_cost", "linear_sum_assignment"]
+__all__ = ["relabel", "ensure_relabelled", "relabel_permutations", "assignment_cost",
+           "linear_sum_assignment"]
 
 BRUTE_FORCE_MAX_K = 6
 
 
-@jax.jit
-def _kl_cost(w, m, c_full, ref_m, ref_c_full):
-    """KL(N(m_i, C_i) ‖ N(ref_m_k, ref_C_k)) for draws (S, K, D[, D]) -> (S, K, K)."""
-    d = m.shape[-1]
-    ref_l = jnp.linalg.cholesky(ref_c_full)                                  # (K, D, D)
-    ref_logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(ref_l, axis1=-2, axis2=-1)), -1)
-
-    def one(args):
-        mi, ci = args                                                         # (K, D), (K, D, D)
-        li = jnp.linalg.cholesky(ci)
-        logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(li, axis1=-2, axis2=-1)), -1)
-        # a[i, k] = L_k⁻¹ L_i: tr(Σ_k⁻¹ Σ_i) = ‖a‖²_F.
-        k = li.shape[0]
-        a = solve_triangular(jnp.broadcast_to(ref_l[None], (k,) + ref_l.shape),
-                             jnp.broadcast_to(li[:, None], (k,) + ref_l.shape), lower=True)
-        trace = jnp.sum(jnp.square(a), axis=(-2, -1))                         # (K, K)
-        diff = mi[:, None, :] - ref_m[None]                                   # (K, K, D)
-        z = solve_triangular(jnp.broadcast_to(ref_l[None], diff.shape + (d,)), diff[..., None],
-                             lower=True)[..., 0]
-        maha = jnp.sum(jnp.square(z), -1)
-        return 0.5 * (trace + maha - d + ref_logdet[None] - logdet[:, None])
-
-    return lax.map(one, (m, c_full), batch_size=256)
+#: Draws per block of the cost computation (memory ~ block · K² · D² floats).
+COST_BLOCK = 256
 
 
 def assignment_cost(draws: GMMParams, reference: GMMParams) -> np.ndarray:
     """Cost of giving drawn component i the reference label k: (S, K, K) KL divergences.
 
     draws: `GMMParams` whose arrays have one leading draw axis (S, ...); reference: the
-    `GMMParams` to align with.
+    `GMMParams` to align with. KL(N(m_i, C_i) ‖ N(μ_k, Σ_k)) = ½(tr(Σ_k⁻¹C_i) + Mahalanobis
+    − D + log|Σ_k| − log|C_i|), with tr(Σ_k⁻¹C_i) = ‖L_k⁻¹ L_i‖²_F from Cholesky factors.
+
+    Computed on the host in float64 with NumPy/SciPy, in blocks of ``COST_BLOCK`` draws —
+    not as an XLA program: jaxlib 0.10's batched LAPACK kernels (Cholesky, triangular
+    solve) run inside a loop can deadlock the XLA:CPU thread pool on small machines (no CPU
+    use, never returns; reproduced by ``benchmarks/jaxlib_lapack_loop_hang.py``), which is
+    how a NUTS fit once hung inside ``relabel``.
     """
-    m = jnp.asarray(draws.means)
-    dt = m.dtype
+    from scipy.linalg import solve_triangular as solve_tri
+    m = np.asarray(draws.means, np.float64)
     s, k, d = m.shape
-    expand = jax.vmap(lambda cc: draws.family.to_full(cc, k, d))
-    c_full = expand(jnp.asarray(draws.covariances, dt))
-    ref_full = reference.family.to_full(jnp.asarray(reference.covariances, dt), k, d)
-    cost = _kl_cost(jnp.asarray(draws.weights), m, c_full, jnp.asarray(reference.means, dt),
-                    ref_full)
-    return np.asarray(cost)
+    fam = draws.family
+    cov = np.asarray(draws.covariances, np.float64)
+    ref_m = np.asarray(reference.means, np.float64)
+    ref_l = np.linalg.cholesky(reference.family.to_full(
+        np.asarray(reference.covariances, np.float64), k, d, xp=np))          # (K, D, D)
+    ref_logdet = 2.0 * np.sum(np.log(np.diagonal(ref_l, axis1=-2, axis2=-1)), -1)
+    out = np.empty((s, k, k))
+    for start in range(0, s, COST_BLOCK):
+        c = np.stack([fam.to_full(ci, k, d, xp=np)
+                      for ci in cov[start:start + COST_BLOCK]])               # (B, K, D, D)
+        b = c.shape[0]
+        li = np.linalg.cholesky(c)
+        logdet = 2.0 * np.sum(np.log(np.diagonal(li, axis1=-2, axis2=-1)), -1)  # (B, K)
+        for r in range(k):            # one triangular solve per reference component
+            a = solve_tri(ref_l[r], np.moveaxis(li, -2, 0).reshape(d, -1), lower=True)
+            trace = np.sum(np.square(a).reshape(d, b, k, d), axis=(0, 3))       # (B, K)
+            diff = (m[start:start + b] - ref_m[r]).reshape(-1, d).T             # (D, B·K)
+            z = solve_tri(ref_l[r], diff, lower=True)
+            maha = np.sum(np.square(z), axis=0).reshape(b, k)
+            out[start:start + b, :, r] = 0.5 * (trace + maha - d + ref_logdet[r] - logdet)
+    return out
 
 
 def linear_sum_assignment(cost) -> np.ndarray:
@@ -165,8 +163,7 @@ def relabel_permutations(idata, reference=None, group="posterior") -> np.ndarray
                          f"has (component, feature) = {p.means.shape[2:]}")
     flat = GMMParams(p.weights.reshape(c * s, k), p.means.reshape((c * s,) + p.means.shape[2:]),
                      p.covariances.reshape((c * s,) + p.covariances.shape[2:]), t)
-    with jax.enable_x64(p.means.dtype == np.float64):
-        cost = assignment_cost(flat, reference)
+    cost = assignment_cost(flat, reference)
     return _best_permutations(cost).reshape(c, s, k)
 
 

@@ -1,5 +1,5 @@
 """What both estimators share: the scikit-learn protocol, input checks in scikit-learn's
-wording, feature names, and scikit-learn's exception classes when it is installed.
+wording, feature-name checks, and scikit-learn's exception classes when it is installed.
 
 scikit-learn is optional. When it is installed, `NotFittedError` subclasses scikit-learn's,
 `ConvergenceWarning` *is* scikit-learn's; these are resolved lazily, so importing
@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _checks as C
 
-__all__ = ["MixtureEstimator", "exception_classes", "feature_names", "check_array"]
+__all__ = ["MixtureEstimator", "exception_classes", "check_array"]
 
 
 # --- exceptions: scikit-learn's when it is installed, resolved on first use ------------
@@ -52,17 +52,6 @@ def exception_classes():
 
 
 # --- input helpers ----------------------------------------------------------------------
-
-def feature_names(X):
-    """Column names when X is a DataFrame whose column names are all strings, else None."""
-    cols = getattr(X, "columns", None)
-    if cols is None or not hasattr(X, "iloc"):
-        return None
-    names = np.asarray(cols, dtype=object)
-    if len(names) == 0 or not all(isinstance(c, str) for c in names):
-        return None
-    return names
-
 
 def check_array(X, dtype, name="X"):
     """Array checks with scikit-learn's wording where its test-suite matches messages."""
@@ -144,7 +133,7 @@ class MixtureEstimator:
 
     def _check_feature_names(self, X):
         fitted = getattr(self, "feature_names_in_", None)
-        names = feature_names(X)
+        names = C.feature_names(X)
         if fitted is None and names is not None:
             warnings.warn(f"X has feature names, but {type(self).__name__} was fitted "
                           "without feature names", UserWarning, stacklevel=3)

@@ -18,6 +18,7 @@ import numpy as np
 from .. import _checks as C
 from ..bayes.diagnostics import (assignment_probabilities, check_diagnostics,
                                  posterior_predictive)
+from ..bayes.idata import with_feature_names
 from ..bayes.posterior import fit_nuts, fit_svi
 from ..core import mixture
 from ..core.params import GMMParams
@@ -136,6 +137,7 @@ class BayesianGaussianMixture(MixtureEstimator):
         self.n_features_in_ = d
         if hasattr(self.map_, "feature_names_in_"):
             self.feature_names_in_ = self.map_.feature_names_in_
+            with_feature_names(self.idata_, self.feature_names_in_)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self._covariance_type_fit = covariance_type

@@ -28,7 +28,7 @@ from ..core.covariance import get_family
 from ..core.params import GMMParams
 from ..core.prior import GMMPrior
 from ..core.rows import default_batch_size, pad_rows
-from ._base import MixtureEstimator, check_array, exception_classes, feature_names
+from ._base import MixtureEstimator, check_array, exception_classes
 
 __all__ = ["GaussianMixture"]
 
@@ -220,7 +220,7 @@ class GaussianMixture(MixtureEstimator):
         k, covariance_type, tol, reg_covar, max_iter, n_init, batch_size = \
             self._check_hyperparameters()
         dtype = C.estimator_dtype(X)
-        names = feature_names(X)
+        names = C.feature_names(X)
         Xa = check_array(X, dtype)
         n, d = Xa.shape
         C.check_n_components(k, n)
