@@ -121,16 +121,16 @@ def _prior(args):
     return GMMPrior(**given)
 
 
-def _fit_bayes(X, k, method, covariance_type, seed, args, progress):
+def _fit_bayes(X, k, method, covariance_type, seed, args, progress, prior=None):
     import jax
 
     from .bayes.posterior import fit_nuts, fit_svi
     key = jax.random.key(seed)
     if method == "nuts":
-        return fit_nuts(X, k, key=key, covariance_type=covariance_type, prior=_prior(args),
+        return fit_nuts(X, k, key=key, covariance_type=covariance_type, prior=prior,
                         num_warmup=args.num_warmup, num_samples=args.num_samples,
                         num_chains=args.num_chains, progress_bar=progress, dtype=np.float64)
-    return fit_svi(X, k, key=key, covariance_type=covariance_type, prior=_prior(args),
+    return fit_svi(X, k, key=key, covariance_type=covariance_type, prior=prior,
                    num_steps=args.num_steps, num_samples=args.num_samples, dtype=np.float64)
 
 
@@ -204,7 +204,7 @@ def cmd_fit(args) -> int:
     # Results first (params.json, summary.csv, assignments.csv, idata.nc), figures after:
     # a figure that fails or is interrupted never costs the fit.
     if args.method == "em":
-        gm = _fit_em(X, args.k, args.covariance_type, args.seed, prior=_prior(args),
+        gm = _fit_em(X, args.k, args.covariance_type, args.seed, prior=prior,
                      n_init=args.n_init, tol=args.tol, max_iter=args.max_iter)
         ll = float(gm.score(X) * n)
         result.update(weights=_jsonable(gm.weights_), means=_jsonable(gm.means_),
@@ -227,7 +227,7 @@ def cmd_fit(args) -> int:
         from .bayes.diagnostics import assignment_probabilities
         from .bayes.idata import with_feature_names
         idata = with_feature_names(_fit_bayes(X, args.k, args.method, args.covariance_type,
-                                              args.seed, args, progress), names)
+                                              args.seed, args, progress, prior), names)
         table = _summary(idata)
         table.to_csv(out / "summary.csv")
         shown = table[[not i.startswith("covariances") for i in table.index]]
@@ -281,8 +281,9 @@ def cmd_compare(args) -> int:
                       num_chains=args.num_chains, progress_bar=not args.no_progress)
     elif args.method == "svi":
         kwargs = dict(num_steps=args.num_steps, num_samples=args.num_samples)
-    if _prior(args) is not None:
-        kwargs["prior"] = _prior(args)
+    prior = _prior(args)
+    if prior is not None:
+        kwargs["prior"] = prior
     table = compare(X, args.k, method=args.method, covariance_type=args.covariance_type,
                     random_state=args.seed, progress_bar=not args.no_progress, **kwargs)
     import pandas as pd

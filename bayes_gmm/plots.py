@@ -96,7 +96,7 @@ def _check_data(X) -> np.ndarray:
     return np.asarray(check_X(X, dtype=np.float64))
 
 
-def _labels(X, fit, idata, params) -> np.ndarray:
+def _labels(X, idata, params) -> np.ndarray:
     """Most probable cluster per row (posterior-averaged when a posterior is available).
 
     A point fit is evaluated from its parameters (the same rule as an estimator's
@@ -275,7 +275,7 @@ def plot_components(X, fit, ax=None, features="auto", n_draws: int = 50,
     kind, idx = _feature_layout(features, names, params)
     n_draws = int(n_draws)
     draws = _posterior_draws(idata, n_draws) if idata is not None and n_draws > 0 else []
-    labels = _labels(X, fit, idata, params)
+    labels = _labels(X, idata, params)
     colors = _colors(params.means.shape[0])
     note = _modes_note(idata)
     if kind == "grid":
