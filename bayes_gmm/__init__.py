@@ -23,6 +23,7 @@ from .estimators import BayesianGaussianMixture, GaussianMixture
 from .fit import EMGridResult, fit_em, fit_em_grid, fit_em_many
 from .io import load, save
 from .model_selection import compare
+from .projection import discriminant_directions
 from .stream import fit_em_stream
 
 #: Where compiled programs persist across processes (None: switched off).
@@ -32,7 +33,8 @@ __all__ = [
     "BayesianGaussianMixture", "COMPILATION_CACHE_DIR", "DegenerateFitWarning", "DiagnosticWarning", "EMGridResult",
     "EMResult", "GMMParams", "GMMPrior", "GaussianMixture", "SuffStats", "__version__",
     "aic", "assignment_probabilities", "bic", "check_diagnostics", "coclustering", "compare",
-    "fit_em", "fit_em_grid", "fit_em_many", "fit_em_stream", "fit_nuts", "fit_svi",
+    "discriminant_directions", "fit_em", "fit_em_grid", "fit_em_many", "fit_em_stream",
+    "fit_nuts", "fit_svi",
     "gmm_model", "load", "log_prob", "plot_rank_histogram", "plots", "posterior_modes",
     "predict", "relabel",
     "responsibilities", "sample", "save", "sbc", "summary",

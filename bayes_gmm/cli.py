@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from .core.covariance import COVARIANCE_TYPES
+from .report import (CONSOLE_COMPONENTS, format_components, jsonable, posterior_mean,
+                     save_figure, standardize, write_assignments)
 from .tables import DataError, read_table
 
 PROG = "bayes-gmm"
@@ -66,41 +68,6 @@ def _positive_int(text: str) -> int:
     return v
 
 
-# --- output helpers ------------------------------------------------------------------------
-
-def _save_fig(fig, path: Path):
-    fig.savefig(path, dpi=110)
-    return path
-
-
-def _standardize(X):
-    mu = X.mean(axis=0)
-    sd = X.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)
-    return (X - mu) / sd, {"mean": mu.tolist(), "scale": sd.tolist()}
-
-
-#: The console shows at most this many features per component and this many components.
-CONSOLE_FEATURES, CONSOLE_COMPONENTS = 6, 12
-
-
-def _fmt_params(weights, means, names) -> str:
-    lines = []
-    for k, (w, m) in enumerate(zip(weights, means)):
-        if k == CONSOLE_COMPONENTS:
-            lines.append(f"  ... {len(weights) - k} more component(s) in params.json")
-            break
-        mean = ", ".join(f"{n}={v:.4g}" for n, v in zip(names[:CONSOLE_FEATURES], m))
-        more = (f", ... {len(names) - CONSOLE_FEATURES} more"
-                if len(names) > CONSOLE_FEATURES else "")
-        lines.append(f"  component {k}: weight {w:.4f}  mean ({mean}{more})")
-    return "\n".join(lines)
-
-
-def _jsonable(a):
-    return np.asarray(a, np.float64).tolist()
-
-
 def _fit_em(X, k, covariance_type, seed, prior=None, n_init=5, tol=1e-3, max_iter=500):
     from .estimators import GaussianMixture
     gm = GaussianMixture(n_components=k, covariance_type=covariance_type, n_init=n_init,
@@ -108,17 +75,38 @@ def _fit_em(X, k, covariance_type, seed, prior=None, n_init=5, tol=1e-3, max_ite
     return gm.fit(X)
 
 
+def _prior_file(path):
+    """The GMMPrior fields in a JSON file (an object whose keys are GMMPrior's fields)."""
+    from .core.prior import GMMPrior
+    try:
+        given = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+                        ) from None
+    if not isinstance(given, dict):
+        raise DataError(f"{path}: expected a JSON object with keys among {GMMPrior._fields}")
+    unknown = sorted(set(given) - set(GMMPrior._fields))
+    if unknown:
+        raise DataError(f"{path}: unknown prior field(s) {unknown}; the fields are "
+                        f"{list(GMMPrior._fields)}")
+    return given
+
+
 def _prior(args):
     """The GMMPrior the prior options ask for; None when none is given (EM: maximum
-    likelihood; NUTS/SVI: the default GMMPrior())."""
-    given = {"weight_concentration": args.prior_concentration,
-             "mean_precision": args.prior_mean_precision,
-             "degrees_of_freedom": args.prior_dof}
-    given = {name: v for name, v in given.items() if v is not None}
-    if not (args.prior or given):
+    likelihood; NUTS/SVI: the default GMMPrior()). ``--prior-file`` gives any field
+    (``covariance_prior`` too, in the covariance type's shape); the other options override
+    the file."""
+    given = _prior_file(args.prior_file) if args.prior_file else {}
+    options = {"weight_concentration": args.prior_concentration,
+               "mean_precision": args.prior_mean_precision,
+               "degrees_of_freedom": args.prior_dof}
+    given.update({name: v for name, v in options.items() if v is not None})
+    if not (args.prior or args.prior_file or given):
         return None
     from .core.prior import GMMPrior
-    return GMMPrior(**given)
+    return GMMPrior(**{name: (np.asarray(v, np.float64) if isinstance(v, list) else v)
+                       for name, v in given.items()})
 
 
 def _fit_bayes(X, k, method, covariance_type, seed, args, progress, prior=None):
@@ -139,42 +127,27 @@ def _summary(idata):
     return summary(idata)
 
 
-def _posterior_mean(idata):
-    return {v: np.asarray(idata.posterior[v], np.float64).mean(axis=(0, 1))
-            for v in ("weights", "means", "covariances")}
-
-
-def _write_assignments(path: Path, probs, cluster, entropy=None, lower=None, upper=None):
-    k = probs.shape[1]
-    cols = ["row", "cluster"] + [f"p_{j}" for j in range(k)]
-    if entropy is not None:
-        cols += ["entropy"] + [f"p_{j}_lower" for j in range(k)] + \
-            [f"p_{j}_upper" for j in range(k)]
-    with open(path, "w") as f:
-        f.write(",".join(cols) + "\n")
-        for i in range(probs.shape[0]):
-            vals = [str(i), str(int(cluster[i]))] + [f"{p:.6g}" for p in probs[i]]
-            if entropy is not None:
-                vals += [f"{entropy[i]:.6g}"] + [f"{p:.6g}" for p in lower[i]] + \
-                    [f"{p:.6g}" for p in upper[i]]
-            f.write(",".join(vals) + "\n")
-    return path
-
-
 def _fit_figures(plots, X, fit, names, out, method):
     """The figures of ``bayes-gmm fit``: a readable number of panels whatever D (the best
-    separating features, at most ``plots.MAX_GRID_FEATURES``)."""
+    separating features, at most ``plots.MAX_GRID_FEATURES``, and for D ≥ 3 the plane of
+    the first two discriminant directions)."""
     files = []
     if method == "em":
-        files.append(_save_fig(plots.plot_convergence(fit), out / "convergence.png"))
+        files.append(save_figure(plots.plot_convergence(fit), out / "convergence.png"))
     else:
         if X.shape[1] >= 2:
-            files.append(_save_fig(plots.plot_uncertainty(X, fit, feature_names=names),
+            files.append(save_figure(plots.plot_uncertainty(X, fit, feature_names=names),
                                    out / "uncertainty.png"))
-        files.append(_save_fig(plots.plot_trace(fit), out / "trace.png"))
+        files.append(save_figure(plots.plot_trace(fit), out / "trace.png"))
     if X.shape[1] >= 2:
         fig = plots.plot_components(X, fit, feature_names=names, features="best")
-        files.append(_save_fig(fig, out / "components.png"))
+        files.append(save_figure(fig, out / "components.png"))
+    if X.shape[1] >= 3:
+        # The plane in which the component means differ most (MclustDR with the mean
+        # differences only: near-constant features cannot take the first directions).
+        fig = plots.plot_components(X, fit, feature_names=names, features="discriminant",
+                                    means_weight=1.0)
+        files.append(save_figure(fig, out / "discriminant.png"))
     return files
 
 
@@ -188,7 +161,7 @@ def cmd_fit(args) -> int:
         raise DataError(f"{args.data}: -k {args.k} is more than the {n} data rows")
     standardization = None
     if args.standardize:
-        X, standardization = _standardize(X)
+        X, standardization = standardize(X)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
@@ -199,7 +172,7 @@ def cmd_fit(args) -> int:
               "units": "standardized" if standardization else "data"}
     prior = _prior(args)
     result["prior"] = (None if prior is None else
-                       {f: v for f, v in prior._asdict().items() if v is not None})
+                       {f: jsonable(v) for f, v in prior._asdict().items() if v is not None})
     written = []
     # Results first (params.json, summary.csv, assignments.csv, idata.nc), figures after:
     # a figure that fails or is interrupted never costs the fit.
@@ -207,21 +180,21 @@ def cmd_fit(args) -> int:
         gm = _fit_em(X, args.k, args.covariance_type, args.seed, prior=prior,
                      n_init=args.n_init, tol=args.tol, max_iter=args.max_iter)
         ll = float(gm.score(X) * n)
-        result.update(weights=_jsonable(gm.weights_), means=_jsonable(gm.means_),
-                      covariances=_jsonable(gm.covariances_), log_likelihood=ll,
+        result.update(weights=jsonable(gm.weights_), means=jsonable(gm.means_),
+                      covariances=jsonable(gm.covariances_), log_likelihood=ll,
                       bic=float(gm.bic(X)), aic=float(gm.aic(X)), n_iter=int(gm.n_iter_),
                       converged=bool(gm.converged_))
         what = "maximum likelihood" if gm.prior is None else "MAP under the prior"
         print(f"EM ({what}, {gm.n_iter_} iterations, converged={gm.converged_}): "
               f"log-likelihood {ll:.3f}, BIC {result['bic']:.2f}")
-        print(_fmt_params(gm.weights_, gm.means_, names))
+        print(format_components(gm.weights_, gm.means_, names))
         import pandas as pd
         table = pd.DataFrame(np.c_[gm.weights_, gm.means_],
                              columns=["weight"] + [f"mean_{c}" for c in names])
         table.index.name = "component"
         table.to_csv(out / "summary.csv")
         probs = np.asarray(gm.predict_proba(X))
-        written.append(_write_assignments(out / "assignments.csv", probs, probs.argmax(1)))
+        written.append(write_assignments(out / "assignments.csv", probs, probs.argmax(1)))
         fit_for_plot = gm
     else:
         from .bayes.diagnostics import assignment_probabilities
@@ -245,13 +218,13 @@ def cmd_fit(args) -> int:
             result["modes"] = [{"chains": list(r.chains), "share": r.share,
                                 "log_likelihood": r.log_likelihood, "weights": r.weights}
                                for _, r in modes.iterrows()]
-        pm = _posterior_mean(idata)
-        result.update({f"posterior_mean_{v}": _jsonable(a) for v, a in pm.items()})
+        pm = posterior_mean(idata)
+        result.update({f"posterior_mean_{v}": jsonable(a) for v, a in pm.items()})
         if "diverging" in getattr(idata, "sample_stats", {}):
             result["divergences"] = int(np.asarray(idata.sample_stats["diverging"]).sum())
         ap = assignment_probabilities(idata, X)
         probs = np.asarray(ap["mean"])
-        written.append(_write_assignments(
+        written.append(write_assignments(
             out / "assignments.csv", probs, np.asarray(ap["cluster"]),
             np.asarray(ap["entropy"]), np.asarray(ap["lower"]), np.asarray(ap["upper"])))
         idata.to_netcdf(str(out / "idata.nc"))
@@ -272,7 +245,7 @@ def cmd_compare(args) -> int:
     if max(args.k) > X.shape[0]:
         raise DataError(f"{args.data}: K={max(args.k)} is more than the {X.shape[0]} data rows")
     if args.standardize:
-        X, _ = _standardize(X)
+        X, _ = standardize(X)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     kwargs = {}
@@ -294,7 +267,7 @@ def cmd_compare(args) -> int:
     else:
         print(f"recommended K = {table.attrs['best_k']} ({table.attrs['rule']})")
     table.to_csv(out / "compare.csv")
-    fig_path = _save_fig(plots.plot_model_selection(table), out / "model_selection.png")
+    fig_path = save_figure(plots.plot_model_selection(table), out / "model_selection.png")
     print(f"wrote {out / 'compare.csv'}, {fig_path}")
     return 0
 
@@ -324,9 +297,9 @@ def cmd_demo(args) -> int:
     with jax.enable_x64(True):
         ll = float(np.sum(np.asarray(log_prob(p, X))))
     print(f"\n1. MAP-EM, K=2 ({gm.n_iter_} iterations): log-likelihood {ll:.2f}")
-    print(_fmt_params(gm.weights_, gm.means_, names))
-    _save_fig(plots.plot_components(X, gm, feature_names=names), out / "em_components.png")
-    _save_fig(plots.plot_convergence(gm), out / "em_convergence.png")
+    print(format_components(gm.weights_, gm.means_, names))
+    save_figure(plots.plot_components(X, gm, feature_names=names), out / "em_components.png")
+    save_figure(plots.plot_convergence(gm), out / "em_convergence.png")
 
     print(f"\n2. NUTS from the MAP: {args.num_chains} chains x ({num_warmup} warm-up + "
           f"{num_samples} draws)")
@@ -356,12 +329,12 @@ def cmd_demo(args) -> int:
               + ", ".join(f"{v:.2f}" for v in pr) + f"  entropy {ent[i]:.3f}")
 
     files = [
-        _save_fig(plots.plot_components(X, idata, feature_names=names),
+        save_figure(plots.plot_components(X, idata, feature_names=names),
                   out / "posterior_components.png"),
-        _save_fig(plots.plot_uncertainty(X, idata, threshold=threshold,
+        save_figure(plots.plot_uncertainty(X, idata, threshold=threshold,
                                      feature_names=names), out / "uncertainty.png"),
-        _save_fig(plots.plot_trace(idata), out / "trace.png"),
-        _save_fig(plots.plot_coclustering(idata, X), out / "coclustering.png"),
+        save_figure(plots.plot_trace(idata), out / "trace.png"),
+        save_figure(plots.plot_coclustering(idata, X), out / "coclustering.png"),
     ]
     idata.to_netcdf(str(out / "idata.nc"))
     print(f"\n5. Wrote {out / 'em_components.png'}, {out / 'em_convergence.png'}, "
@@ -424,6 +397,11 @@ def _add_data_options(p):
                         "(default 0.01)")
     q.add_argument("--prior-dof", type=float, default=None, metavar="NU",
                    help="degrees of freedom of the covariance prior (default D + 2)")
+    q.add_argument("--prior-file", default=None, metavar="JSON",
+                   help="a JSON object of GMMPrior fields (weight_concentration, mean_prior, "
+                        "mean_precision, degrees_of_freedom, covariance_prior), e.g. "
+                        "{\"covariance_prior\": [[1, 0], [0, 1]]}; the options above "
+                        "override it")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,7 +43,9 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
     n_components : int K.
     key : a `jax.random.key` (an int seed is accepted too).
     covariance_type : "full" | "tied" | "diag" | "spherical".
-    prior : `GMMPrior` for MAP, or None for maximum likelihood.
+    prior : `GMMPrior` for MAP, or None for maximum likelihood. ``GMMPrior()``'s
+        defaults come from X (:mod:`bayes_gmm.core.prior`): its covariance scale from a
+        maximum-likelihood pilot fit (:func:`bayes_gmm.core.em.pilot_target`), run first.
     max_iter : iterations of the scan (0: initialise only). tol: stop when the objective
         changes by less than ``tol`` (0 runs all ``max_iter``).
     n_init : restarts, run as one vmap; the best final objective wins.
@@ -98,6 +100,14 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
     else:
         init = C.check_init(init)
     sample_weight = C.check_sample_weight(sample_weight, n, dtype)
+    if prior is not None:
+        prior = C.prior_arrays(C.check_prior(prior, k, d, covariance_type), dtype)
+        if not traced:
+            # Resolved once, on the rows as given (the default covariance scale runs a
+            # pilot fit): the NumPyro model resolves the same prior from the same X.
+            prior = em.data_prior(prior, jnp.asarray(X, dtype), k, covariance_type,
+                                  None if sample_weight is None
+                                  else jnp.asarray(sample_weight, dtype))
     X0, w0 = X, sample_weight
     if pad:
         X, sample_weight = pad_rows(X, sample_weight)
@@ -106,8 +116,6 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
     X = jnp.asarray(X, dtype)
     if sample_weight is not None:
         sample_weight = jnp.asarray(sample_weight, dtype)
-    if prior is not None:
-        prior = C.prior_arrays(C.check_prior(prior, k, d, covariance_type), dtype)
     res = em.fit_jit(X, C.check_key(key), prior, sample_weight, init_params, tol, reg_covar,
                      k=k, covariance_type=covariance_type, max_iter=max_iter, n_init=n_init,
                      init=init, batch_size=batch_size)
@@ -177,7 +185,7 @@ def fit_em_many(Xs, n_components, *, keys=None, key=None, covariance_type="full"
     key : one `jax.random.key` (or int seed), split into B keys with ``jax.random.split``.
     covariance_type, prior, max_iter, tol, n_init, reg_covar, batch_size : as for
         :func:`~bayes_gmm.fit_em`, shared by all datasets (a default prior is resolved from
-        each dataset's own moments).
+        each dataset's own mean and pilot fit).
     init : as for :func:`~bayes_gmm.fit_em`; a `GMMParams` whose arrays carry a leading
         (B,) axis gives each dataset its own initial parameters.
     sample_weight : None, (N,) shared by all datasets, or (B, N).

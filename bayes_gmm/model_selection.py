@@ -3,7 +3,10 @@
 :func:`compare` fits one mixture per K and returns a table indexed by K:
 
 * every method: ``n_parameters``, ``log_likelihood`` (total, at the EM fit), ``bic``, ``aic``
-  (Schwarz 1978; lower is better), ``degenerate`` and ``degenerate_reason``;
+  (Schwarz 1978; lower is better), ``degenerate`` and ``degenerate_reason``, ``seconds``
+  (the cell's wall time) and ``compile_seconds`` (the part of it spent tracing and
+  compiling, measured from JAX's monitoring events: every new K compiles its programs, a
+  cell whose shapes were seen before compiles nothing);
 * ``method="nuts"`` or ``"svi"``: also ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff``, ``dse``
   (the standard error of the *difference* from the top model), ``weight``,
   ``pareto_k_max``, ``n_bad_pareto_k`` and ``warning`` from ``az.loo`` / ``az.compare``
@@ -35,6 +38,7 @@ import jax
 import numpy as np
 
 from . import _checks as C
+from ._cache import CompileClock
 from .bayes.posterior import fit_nuts, fit_svi
 from .densities import log_prob, n_parameters
 from .fit import fit_em
@@ -88,8 +92,9 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
         Each K gets ``jax.random.fold_in(key, K)``.
     return_fits : if True, also return a dict K -> fit (`EMResult` for EM, InferenceData for
         NUTS/SVI).
-    progress_bar : one progress bar over the cells (the first fit of each K includes its
-        compilation). NUTS fits show their own bars when ``fit_kwargs`` asks for them.
+    progress_bar : one progress bar over the cells; it shows each finished cell's fit and
+        compile seconds apart. NUTS fits show their own bars when ``fit_kwargs`` asks for
+        them.
     **fit_kwargs : passed to :func:`bayes_gmm.fit_em` (EM; the defaults here are
         ``EM_DEFAULTS``: ``n_init=10, tol=1e-9, max_iter=2000, dtype=float64``) or to
         ``fit_nuts`` / ``fit_svi``.
@@ -135,24 +140,26 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
         from tqdm.auto import tqdm
         bar = tqdm(total=len(ks), desc=f"compare ({method})", unit="K")
     for k in ks:
-        if bar is not None:
-            bar.set_postfix_str(f"K={k}")
         kk = jax.random.fold_in(key, k)
-        res, bad = _fit_cell(X, k, kk, covariance_type, em_kwargs, variance, reg_covar, dtype,
-                             ml)
-        ems[k] = res
-        with C.x64_scope(dtype):
-            loglik = float(np.sum(np.asarray(log_prob(res.params, X), np.float64)))
+        with CompileClock() as clock:
+            res, bad = _fit_cell(X, k, kk, covariance_type, em_kwargs, variance, reg_covar,
+                                 dtype, ml)
+            ems[k] = res
+            with C.x64_scope(dtype):
+                loglik = float(np.sum(np.asarray(log_prob(res.params, X), np.float64)))
+            if method != "em":
+                fit = fit_nuts if method == "nuts" else fit_svi
+                idatas[k] = fit(X, k, key=kk, covariance_type=covariance_type, **fit_kwargs)
         p = n_parameters(res.params)
         rows.append({"n_parameters": p, "log_likelihood": loglik,
                      "bic": -2.0 * loglik + p * np.log(n), "aic": -2.0 * loglik + 2.0 * p,
                      "degenerate": bool(bad),
                      "degenerate_reason": "; ".join(f"component {i}: {r}"
-                                                    for i, r in bad.items())})
-        if method != "em":
-            fit = fit_nuts if method == "nuts" else fit_svi
-            idatas[k] = fit(X, k, key=kk, covariance_type=covariance_type, **fit_kwargs)
+                                                    for i, r in bad.items()),
+                     "seconds": clock.seconds, "compile_seconds": clock.compile_seconds})
         if bar is not None:
+            bar.set_postfix_str(f"K={k}: fit {clock.seconds - clock.compile_seconds:.1f} s "
+                                f"+ compile {clock.compile_seconds:.1f} s")
             bar.update(1)
     if bar is not None:
         bar.close()

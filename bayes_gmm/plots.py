@@ -1,5 +1,7 @@
-"""Figures for Gaussian mixtures (matplotlib): clusters with their ellipses, posterior spread,
-membership uncertainty, EM convergence, the choice of K, traces and co-clustering.
+"""Figures for Gaussian mixtures (matplotlib): clusters with their ellipses (on chosen
+features or on the discriminant directions), posterior spread, membership uncertainty, EM
+convergence and the choice of K. The posterior figures (traces and intervals by component,
+marginals, co-clustering) live in :mod:`bayes_gmm.posterior_plots` and are re-exported here.
 
 Every function draws on a new `matplotlib.figure.Figure` (or on the ``ax`` given) and returns
 it; nothing calls ``show`` and nothing sets a backend, so the figures work in scripts,
@@ -8,7 +10,15 @@ notebooks and headless test runs alike. Save one with ``fig.savefig("clusters.pn
 Ellipses are the contours of constant Mahalanobis distance r = 1 and r = 2 ("1σ" and "2σ")
 of each component's Gaussian restricted to the plotted pair of features: for the 2 × 2
 covariance block Σ = V diag(λ) Vᵀ the contour r is an ellipse with semi-axes r √λᵢ along the
-eigenvectors Vᵢ.
+eigenvectors Vᵢ. On the discriminant directions V (:func:`bayes_gmm.discriminant_directions`)
+each component is drawn as its linear image N(Vᵀμ_k, VᵀΣ_k V).
+
+Examples
+--------
+>>> import numpy as np, bayes_gmm as bg
+>>> fig = bg.plots.plot_convergence(np.array([-3.1, -2.6, -2.5, -2.49]))
+>>> type(fig).__name__, len(fig.axes)
+('Figure', 1)
 """
 
 from __future__ import annotations
@@ -17,99 +27,22 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
 
-from .bayes.idata import posterior_family
 from .core.params import GMMParams
+from .figure_inputs import (check_data, cluster_labels, component_colors, is_idata,
+                            posterior_draws, posterior_mean, resolve)
+from .figure_inputs import feature_names as names_of    # the argument is feature_names
+from .posterior_plots import (HDI_GID, plot_coclustering, plot_forest, plot_posterior,
+                              plot_trace)
+from .projection import discriminant_directions, project, separation
 
 __all__ = ["separation", "MAX_GRID_FEATURES", "plot_components", "plot_uncertainty",
            "plot_convergence", "plot_model_selection",
-           "plot_trace", "plot_posterior", "plot_coclustering"]
+           "plot_trace", "plot_posterior", "plot_forest", "plot_coclustering", "HDI_GID"]
 
 #: gid of the ellipses of a point estimate (or of the posterior mean), and of posterior draws.
 ELLIPSE_GID = "bayes_gmm.ellipse"
 DRAW_ELLIPSE_GID = "bayes_gmm.ellipse.draw"
 N_SIGMAS = (1.0, 2.0)
-
-
-# --- what was fitted -------------------------------------------------------------------------
-
-def _is_idata(obj) -> bool:
-    return hasattr(obj, "posterior") and hasattr(obj, "groups")
-
-
-def _as_point_params(fit) -> GMMParams:
-    """A `GMMParams` of NumPy arrays from GMMParams, EMResult or a fitted estimator."""
-    if isinstance(fit, GMMParams):
-        p = fit
-    elif hasattr(fit, "params") and isinstance(getattr(fit, "params"), GMMParams):  # EMResult
-        p = fit.params
-    elif all(hasattr(fit, a) for a in ("weights_", "means_", "covariances_")):
-        p = GMMParams(fit.weights_, fit.means_, fit.covariances_,
-                      getattr(fit, "covariance_type", "full"))
-    else:
-        raise TypeError("fit must be a GMMParams, an EMResult, a fitted GaussianMixture / "
-                        "BayesianGaussianMixture or an arviz.InferenceData; got "
-                        f"{type(fit).__name__}")
-    return GMMParams(np.asarray(p.weights, np.float64), np.asarray(p.means, np.float64),
-                     np.asarray(p.covariances, np.float64), p.covariance_type)
-
-
-def _posterior_covariance_type(posterior) -> str:
-    return posterior_family(posterior).name
-
-
-def _posterior_draws(idata, n_draws: int | None) -> list[GMMParams]:
-    """Up to ``n_draws`` posterior draws (evenly thinned over chain × draw) as GMMParams."""
-    post = idata.posterior
-    t = _posterior_covariance_type(post)
-    w = np.asarray(post["weights"], np.float64)
-    w = w.reshape((-1,) + w.shape[2:])
-    m = np.asarray(post["means"], np.float64)
-    m = m.reshape((-1,) + m.shape[2:])
-    c = np.asarray(post["covariances"], np.float64)
-    c = c.reshape((-1,) + c.shape[2:])
-    total = w.shape[0]
-    idx = np.arange(total) if n_draws is None or n_draws >= total else \
-        np.unique(np.linspace(0, total - 1, n_draws).round().astype(int))
-    return [GMMParams(w[i], m[i], c[i], t) for i in idx]
-
-
-def _posterior_mean(idata) -> GMMParams:
-    post = idata.posterior
-    t = _posterior_covariance_type(post)
-    mean = [np.asarray(post[v], np.float64).mean(axis=(0, 1))
-            for v in ("weights", "means", "covariances")]
-    return GMMParams(*mean, t)
-
-
-def _resolve(fit):
-    """(idata or None, point GMMParams): a Bayesian estimator contributes its ``idata_``."""
-    if _is_idata(fit):
-        return fit, _posterior_mean(fit)
-    idata = getattr(fit, "idata_", None)
-    if idata is not None and _is_idata(idata):
-        return idata, _posterior_mean(idata)
-    return None, _as_point_params(fit)
-
-
-def _check_data(X) -> np.ndarray:
-    from ._checks import check_X
-    return np.asarray(check_X(X, dtype=np.float64))
-
-
-def _labels(X, idata, params) -> np.ndarray:
-    """Most probable cluster per row (posterior-averaged when a posterior is available).
-
-    A point fit is evaluated from its parameters (the same rule as an estimator's
-    ``predict``), so an estimator fitted on a DataFrame raises no feature-name warning."""
-    if idata is not None:
-        from .bayes.diagnostics import assignment_probabilities
-        return np.asarray(assignment_probabilities(idata, X)["cluster"]).astype(int)
-    import jax
-
-    from .densities import predict
-    dtype = np.asarray(params.means).dtype
-    with jax.enable_x64(dtype == np.float64):     # float64 parameters stay float64
-        return np.asarray(predict(params, X.astype(dtype))).astype(int)
 
 
 # --- ellipses --------------------------------------------------------------------------------
@@ -129,12 +62,6 @@ def _ellipse(mean, cov2, n_sigma, **kw) -> Ellipse:
     angle = np.degrees(np.arctan2(vec[1, 1], vec[0, 1]))   # direction of the largest axis
     return Ellipse(xy=(mean[0], mean[1]), width=2 * n_sigma * np.sqrt(lam[1]),
                    height=2 * n_sigma * np.sqrt(lam[0]), angle=angle, **kw)
-
-
-def _colors(k):
-    import matplotlib as mpl
-    cmap = mpl.colormaps["tab10" if k <= 10 else "tab20"]
-    return [cmap(c % cmap.N) for c in range(k)]
 
 
 def _draw_pair(ax, X, labels, params, draws, i, j, colors, names):
@@ -175,38 +102,13 @@ def _modes_note(idata) -> str:
 MAX_GRID_FEATURES = 4
 
 
-def separation(params: GMMParams) -> np.ndarray:
-    """How well each feature separates the components: (D,) between-component variance of
-    the means over the mean within-component variance, both weighted by the weights
-    (a one-feature Fisher ratio)."""
-    k, d = params.means.shape
-    w = np.asarray(params.weights, np.float64)
-    m = np.asarray(params.means, np.float64)
-    var = np.diagonal(params.family.to_full(np.asarray(params.covariances, np.float64), k, d,
-                                            xp=np), axis1=-2, axis2=-1)
-    between = w @ np.square(m - w @ m)
-    within = w @ var
-    return between / np.where(within > 0, within, np.finfo(np.float64).tiny)
-
-
-def _names(X, fit, feature_names, d):
-    if feature_names is not None:
-        names = [str(n) for n in feature_names]
-    elif getattr(X, "columns", None) is not None and hasattr(X, "iloc"):
-        names = [str(c) for c in X.columns]
-    elif getattr(fit, "feature_names_in_", None) is not None:
-        names = [str(c) for c in fit.feature_names_in_]
-    else:
-        names = [f"x{i}" for i in range(d)]
-    if len(names) != d:
-        raise ValueError(f"feature_names must have {d} entries; got {len(names)}")
-    return names
-
-
 def _feature_layout(features, names, params):
-    """("pair", (i, j)) or ("grid", [indices]) from ``features`` (see plot_components)."""
+    """("pair", (i, j)), ("grid", [indices]) or ("discriminant", (0, 1)) from ``features``
+    (see plot_components)."""
     d = len(names)
     if isinstance(features, str):
+        if features == "discriminant":
+            return "discriminant", (0, 1)
         if features == "auto":
             if d == 2:
                 return "pair", (0, 1)
@@ -217,8 +119,8 @@ def _feature_layout(features, names, params):
             return ("grid", sorted(top.tolist())) if d > 2 else ("pair", (0, 1))
         if features == "all":
             return "grid", list(range(d))
-        raise ValueError(f"features must be 'auto', 'best', 'all' or a sequence of feature "
-                         f"indices or names; got {features!r}")
+        raise ValueError(f"features must be 'auto', 'best', 'all', 'discriminant' or a "
+                         f"sequence of feature indices or names; got {features!r}")
     try:
         idx = [names.index(f) if isinstance(f, str) else int(f) for f in features]
     except (TypeError, ValueError):
@@ -230,8 +132,20 @@ def _feature_layout(features, names, params):
     return ("pair", tuple(idx)) if len(idx) == 2 else ("grid", idx)
 
 
+def _discriminant_plane(params, means_weight):
+    """(D, 2) first two discriminant directions and their axis labels."""
+    v, lam = discriminant_directions(params, 0.5 if means_weight is None else means_weight)
+    return v[:, :2], [f"DR{r + 1} (λ={lam[r]:.3g})" for r in range(2)]
+
+
+def _check_means_weight(kind, means_weight):
+    if means_weight is not None and kind != "discriminant":
+        raise ValueError("means_weight applies to features='discriminant' only; got "
+                         f"means_weight={means_weight!r} with other features")
+
+
 def plot_components(X, fit, ax=None, features="auto", n_draws: int = 50,
-                    feature_names=None):
+                    feature_names=None, means_weight: float | None = None):
     """Data coloured by most probable cluster, with 1σ and 2σ ellipses of each component.
 
     Parameters
@@ -251,11 +165,21 @@ def plot_components(X, fit, ax=None, features="auto", n_draws: int = 50,
           best (:func:`separation`; features 0 and 1 when D = 2);
         * ``"best"``: a lower-triangular grid of the ``MAX_GRID_FEATURES`` best features;
         * ``"all"``: a grid of every pair (D − 1)² panels: only for small D;
+        * ``"discriminant"``: one panel, the rows projected on the first two discriminant
+          directions of the fit (:func:`bayes_gmm.discriminant_directions`, as mclust's
+          ``MclustDR``), axes labelled ``DR1 (λ=…)``, ``DR2 (λ=…)``; every component (and
+          posterior draw) drawn as its image N(Vᵀμ_k, VᵀΣ_k V) under the same V (that of
+          the point estimate or posterior mean). Any D ≥ 2: the figure for many features;
         * a pair ``(i, j)`` (one panel) or three or more features (a grid), as indices or
           as names (from ``feature_names``, a DataFrame's columns or the estimator's
           ``feature_names_in_``).
     n_draws : posterior draws to show (ignored for point estimates).
     feature_names : optional D labels for the axes.
+    means_weight : with ``features="discriminant"``, the weight of mean differences
+        against covariance differences in the directions (mclust's ``lambda``; None:
+        MclustDR's 1/2). Pass 1 when some features are nearly constant within some
+        components (image pixels, as in scikit-learn's digits): their variance ratios
+        would otherwise give directions along which most rows sit on one point.
 
     Returns
     -------
@@ -264,20 +188,24 @@ def plot_components(X, fit, ax=None, features="auto", n_draws: int = 50,
         panel; posterior: 2 more per component per draw (gid ``DRAW_ELLIPSE_GID``).
     """
     names_src = X
-    X = _check_data(X)
-    idata, params = _resolve(fit)
+    X = check_data(X)
+    idata, params = resolve(fit)
     d = X.shape[1]
     if params.means.shape[1] != d:
         raise ValueError(f"X has {d} features but the fit has {params.means.shape[1]}")
     if d < 2:
         raise ValueError(f"plot_components needs at least 2 features; X has shape {X.shape}")
-    names = _names(names_src, fit, feature_names, d)
+    names = names_of(names_src, fit, feature_names, d)
     kind, idx = _feature_layout(features, names, params)
+    _check_means_weight(kind, means_weight)
     n_draws = int(n_draws)
-    draws = _posterior_draws(idata, n_draws) if idata is not None and n_draws > 0 else []
-    labels = _labels(X, idata, params)
-    colors = _colors(params.means.shape[0])
+    draws = posterior_draws(idata, n_draws) if idata is not None and n_draws > 0 else []
+    labels = cluster_labels(X, idata, params)
+    colors = component_colors(params.means.shape[0])
     note = _modes_note(idata)
+    if kind == "discriminant":
+        v, names = _discriminant_plane(params, means_weight)
+        X, params, draws = X @ v, project(params, v), [project(p, v) for p in draws]
     if kind == "grid":
         if ax is not None:
             raise ValueError("ax cannot be given with a grid of panels (features="
@@ -300,22 +228,28 @@ def plot_components(X, fit, ax=None, features="auto", n_draws: int = 50,
         fig = Figure(figsize=(5.5, 4.5), layout="constrained")
         ax = fig.add_subplot()
     _draw_pair(ax, X, labels, params, draws, i, j, colors, names)
+    title = "posterior: mean and draws" if idata is not None else "point estimate"
+    if kind == "discriminant":
+        title = "discriminant directions" + (" (means only)" if means_weight == 1 else "") \
+            + f", {title}"
     if note:
-        ax.set_title(f"posterior: mean and draws\n{note}", color="tab:red")
+        ax.set_title(f"{title}\n{note}", color="tab:red")
     else:
-        ax.set_title("posterior: mean and draws" if idata is not None else "point estimate")
+        ax.set_title(title)
     return ax.figure
 
 
 def plot_uncertainty(X, idata, ax=None, features="auto", threshold: float = 0.5,
-                     feature_names=None):
+                     feature_names=None, means_weight: float | None = None):
     """Points shaded by the posterior entropy of their cluster membership.
 
     Parameters
     ----------
     X : (N, D) data. idata : InferenceData (or a fitted BayesianGaussianMixture).
     ax : Axes or None. features : ``"auto"`` (the two features that separate the components
-        best, see :func:`separation`) or a pair of feature indices or names.
+        best, see :func:`separation`), ``"discriminant"`` (the first two discriminant
+        directions of the posterior mean, as in :func:`plot_components`) or a pair of
+        feature indices or names. means_weight : as in :func:`plot_components`.
     threshold : entropy (nats) above which a point is outlined as uncertain.
     feature_names : optional D labels for the axes.
 
@@ -326,17 +260,22 @@ def plot_uncertainty(X, idata, ax=None, features="auto", threshold: float = 0.5,
     """
     from .bayes.diagnostics import assignment_probabilities
     names_src = X
-    X = _check_data(X)
+    X = check_data(X)
     fit = idata
     idata = getattr(idata, "idata_", idata)
-    if not _is_idata(idata):
+    if not is_idata(idata):
         raise TypeError(f"idata must be an arviz.InferenceData; got {type(idata).__name__}")
-    names = _names(names_src, fit, feature_names, X.shape[1])
-    kind, idx = _feature_layout(features, names, _posterior_mean(idata))
-    if kind != "pair":
+    names = names_of(names_src, fit, feature_names, X.shape[1])
+    mean = posterior_mean(idata)
+    kind, idx = _feature_layout(features, names, mean)
+    _check_means_weight(kind, means_weight)
+    if kind == "grid":
         raise ValueError(f"plot_uncertainty draws one pair of features; got {features!r}")
     i, j = idx
     ent = np.asarray(assignment_probabilities(idata, X)["entropy"], np.float64)
+    if kind == "discriminant":
+        v, names = _discriminant_plane(mean, means_weight)
+        X = X @ v
     k = idata.posterior.sizes["component"]
     if ax is None:
         fig = Figure(figsize=(5.8, 4.5), layout="constrained")
@@ -426,68 +365,3 @@ def plot_model_selection(table):
             ax.axvline(best, color="gray", ls=":", lw=1)
     fig.suptitle(f"choice of K (recommended: {best})" if best is not None else "choice of K")
     return fig
-
-
-def _relabelled(idata, reference):
-    if reference is None:
-        return idata
-    from .bayes.relabel import relabel
-    return relabel(idata, reference=reference)
-
-
-def _figure_of(axes):
-    """The Figure of ArviZ's axes, detached from pyplot: ArviZ draws through pyplot, whose
-    figure manager would otherwise keep it alive and show it a second time in notebooks."""
-    import matplotlib.pyplot as plt
-    fig = np.ravel(np.asarray(axes, dtype=object))[0].figure
-    plt.close(fig)
-    return fig
-
-
-def plot_trace(idata, var_names=("weights", "means"), reference=None, **kwargs):
-    """``az.plot_trace`` of the (relabelled) posterior; returns the Figure.
-
-    ``fit_nuts``/``fit_svi`` already relabel by default; pass ``reference`` (a GMMParams) to
-    relabel against it first. Extra keyword arguments go to ``az.plot_trace``.
-    """
-    import arviz as az
-    idata = _relabelled(getattr(idata, "idata_", idata), reference)
-    kwargs.setdefault("compact", True)
-    axes = az.plot_trace(idata, var_names=list(var_names), show=False, **kwargs)
-    fig = _figure_of(axes)
-    fig.set_layout_engine("constrained")         # titles clear of the tick labels above
-    return fig
-
-
-def plot_posterior(idata, var_names=("weights", "means"), reference=None, **kwargs):
-    """``az.plot_posterior`` of the (relabelled) posterior; returns the Figure."""
-    import arviz as az
-    idata = _relabelled(getattr(idata, "idata_", idata), reference)
-    axes = az.plot_posterior(idata, var_names=list(var_names), show=False, **kwargs)
-    return _figure_of(axes)
-
-
-def plot_coclustering(idata, X, ax=None):
-    """The posterior co-clustering matrix P(z_i = z_j | data), rows ordered by cluster.
-
-    Rows and columns are sorted by most probable cluster and, within a cluster, by the
-    probability of that cluster (most certain first), so blocks appear on the diagonal.
-    Returns the Figure (one image of shape (N, N)).
-    """
-    from .bayes.diagnostics import assignment_probabilities, coclustering
-    X = _check_data(X)
-    idata = getattr(idata, "idata_", idata)
-    probs = assignment_probabilities(idata, X)
-    cluster = np.asarray(probs["cluster"]).astype(int)
-    pmax = np.asarray(probs["mean"]).max(axis=1)
-    order = np.lexsort((-pmax, cluster))
-    C = np.asarray(coclustering(idata, X), np.float64)[np.ix_(order, order)]
-    if ax is None:
-        fig = Figure(figsize=(5.2, 4.5), layout="constrained")
-        ax = fig.add_subplot()
-    im = ax.imshow(C, vmin=0.0, vmax=1.0, cmap="magma", interpolation="nearest")
-    ax.figure.colorbar(im, ax=ax, label="P(same cluster)")
-    ax.set_xlabel("observation (ordered by cluster)")
-    ax.set_ylabel("observation (ordered by cluster)")
-    ax.set_title("posterior co-clustering")
-    return ax.figure

@@ -21,7 +21,7 @@ from . import _checks as C
 from .core import em
 from .core.em import EMResult
 from .core.params import GMMParams
-from .core.prior import resolve_prior
+from .core.prior import pooled_covariance, resolve_prior
 
 logger = logging.getLogger(__name__)
 
@@ -98,18 +98,6 @@ _stream_init = jax.jit(em.initialize, static_argnames=("k", "covariance_type", "
                                                         "batch_size"))
 
 
-def _moment_matched_rows(cov, dt):
-    """2D rows with mean 0 and (population) covariance ``cov``: ±√D·V√λ (cov = V diag(λ) Vᵀ).
-
-    Lets :func:`bayes_gmm.core.prior.resolve_prior`, which reads only the weighted mean and covariance of
-    its data, resolve the default prior of a stream without holding the stream.
-    """
-    d = cov.shape[0]
-    lam, vec = np.linalg.eigh(0.5 * (cov + cov.T))
-    a = (vec * np.sqrt(np.maximum(lam, 0.0))).T * math.sqrt(d)   # row j: √(Dλ_j) v_jᵀ
-    return jnp.asarray(np.concatenate([a, -a]), dt)
-
-
 def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=None,
                   max_iter=100, tol=1e-3, reg_covar=1e-6, init="k-means++",
                   init_sample_size=100_000, chunk_size=None, batch_size=None) -> EMResult:
@@ -117,7 +105,7 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
 
     Each EM iteration makes one pass over the chunks: a jitted per-chunk step adds the
     chunk's sufficient statistics (Σ r, Σ r x, Σ r x xᵀ about the current means, and the
-    log-likelihood: exactly :func:`bayes_gmm.em.e_step`) to a running sum on the device,
+    log-likelihood: exactly :func:`bayes_gmm.core.em.e_step`) to a running sum on the device,
     then the M-step of :func:`~bayes_gmm.fit_em` (ML or MAP) updates the parameters. The
     centring, covariance floor, default prior, convergence test and objective are those of
     :func:`~bayes_gmm.fit_em`, so on data that fits in memory, with the same initial
@@ -126,8 +114,10 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
 
     Before the EM passes, two passes read the data: the first sums the weights and weighted
     rows (in float64 on the host) and keeps a weighted reservoir sample of
-    ``init_sample_size`` rows; the second sums the scatter about the mean (the data's scale,
-    the covariance floor and the default prior). A string ``init`` is run on the reservoir
+    ``init_sample_size`` rows; the second sums the scatter about the mean (the data's scale
+    and the covariance floor). A `GMMPrior` without ``covariance_prior`` first runs the
+    default prior's maximum-likelihood pilot fit (:func:`bayes_gmm.core.em.pilot_target`)
+    as a stream of its own. A string ``init`` is run on the reservoir
     sample (its weights rescaled to the total weight); when the sample holds every row (and
     no row has weight 0) the initialisation — and so the whole fit — equals
     ``fit_em(X, ..., key=key)``.
@@ -135,11 +125,13 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
     Parameters
     ----------
     chunks : the data, as one of
+
         * a re-iterable (list, tuple, or an object whose ``__iter__`` starts afresh) of
           (n_i, D) arrays, or of ``(X_i, w_i)`` pairs with row weights w_i (n_i,);
         * a callable returning a new iterator of those (e.g.
           ``lambda: (np.load(f) for f in files)``);
         * one (N, D) array, e.g. a ``numpy.memmap``, read ``chunk_size`` rows at a time.
+
         A one-shot iterator (a generator) is refused: EM reads the data many times.
         Chunks are computed in the dtype of the first (float64 becomes float32 unless JAX's
         x64 mode is on, as in :func:`~bayes_gmm.fit_em`).
@@ -245,9 +237,21 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
     if prior is not None:
         prior = C.check_prior(prior, k, d, covariance_type)
         given_m0 = prior.mean_prior is not None
-        prior = resolve_prior(C.prior_arrays(prior, dt),
-                              _moment_matched_rows(scatter / wsum, dt), k, covariance_type)
-        # Centred coordinates, as in core.em.fit (the moment-matched rows have mean 0).
+        target = None
+        if prior.covariance_prior is None:
+            # The default covariance scale: the pooled within-component covariance of a
+            # maximum-likelihood pilot fit (as core.em.pilot_target), here streamed too.
+            pilot = fit_em_stream(
+                chunks, k, key=jax.random.key(em.PILOT_SEED), covariance_type=covariance_type,
+                max_iter=em.PILOT_MAX_ITER, tol=em.pilot_tol(dt),
+                reg_covar=1e-6 * float(scale), init="k-means++",
+                init_sample_size=init_sample_size, chunk_size=chunk_size,
+                batch_size=batch_size)
+            target = pooled_covariance(pilot.params)
+        # One row at the origin: the stream's centred coordinates, where the default m₀
+        # (the data mean) is 0, as in core.em.fit.
+        prior = resolve_prior(C.prior_arrays(prior, dt), jnp.zeros((1, d), dt), k,
+                              covariance_type, target=target)
         prior = prior._replace(mean_prior=prior.mean_prior - center if given_m0
                                else jnp.zeros((d,), dt))
 

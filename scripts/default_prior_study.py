@@ -12,7 +12,7 @@ each candidate default for the covariance scale Ψ₀, everything else equal (m�
 Candidates:
 
 * ``data``: Ψ₀ = (ν₀ − D − 1)·cov(X), each component's prior mean covariance is the
-  covariance of the whole data set (the first wave's default);
+  covariance of the whole data set (the first wave's default, replaced);
 * ``fraley-raftery``: Ψ₀ = (ν₀ − D − 1)·cov(X) / K^(2/D) (Fraley & Raftery 2007, mclust's
   ``priorControl`` default): K equal clusters share the data's volume, so each has
   1/K of it and a covariance K^(−2/D) times the data's;
@@ -22,7 +22,10 @@ Candidates:
   covariance is the average of that target (weight ν₀ + D + 2) and its own scatter
   (weight N_k) instead of being deflated by the (ν₀ + D + 2) extra counts;
 * ``mode at pooled ML``: the same with the target the ML fit's pooled within-component
-  covariance Σ_k π_k Σ_k (empirical Bayes; needs a fit first).
+  covariance Σ_k π_k Σ_k of the hard ML clustering (empirical Bayes; needs a fit first);
+* ``default (GMMPrior())``: the package's default, which is the last candidate with the
+  pooled covariance taken from its own pilot fit (soft weights, restarts from a fixed
+  seed: ``bayes_gmm.core.em.pilot_target``).
 
 Run: ``python scripts/default_prior_study.py [--markdown docs/default_prior.md]``.
 """

@@ -238,7 +238,7 @@ def test_fit_64_features_is_quick_and_readable(tmp_path, capsys):
     assert len(printed.splitlines()) < 20 and "58 more" in printed
     params = json.loads((out / "params.json").read_text())
     assert np.asarray(params["means"]).shape == (10, 64)
-    for f in ("components.png", "convergence.png"):
+    for f in ("components.png", "convergence.png", "discriminant.png"):
         _nonempty_png(out / f)
     from PIL import Image
     with Image.open(out / "components.png") as im:       # 3 x 3 grid at most, not 63 x 63
@@ -264,3 +264,41 @@ def test_fit_with_prior_options(tmp_path, faithful_csv, faithful, capsys):
                    "--no-plots"])
     ml = json.loads((tmp_path / "ml" / "params.json").read_text())
     assert ml["prior"] is None and ml["log_likelihood"] > params["log_likelihood"]
+
+
+def test_fit_with_a_prior_file(tmp_path, faithful_csv, faithful, capsys):
+    import bayes_gmm as bg
+    psi = [[0.5, 2.0], [2.0, 60.0]]
+    path = tmp_path / "prior.json"
+    path.write_text(json.dumps({"covariance_prior": psi, "degrees_of_freedom": 6,
+                                "mean_precision": 2.0}))
+    out = tmp_path / "map"
+    rc = cli.main(["fit", str(faithful_csv), "-k", "2", "--out", str(out), "--no-plots",
+                   "--prior-file", str(path), "--prior-mean-precision", "0.5"])
+    assert rc == 0
+    params = json.loads((out / "params.json").read_text())
+    assert params["prior"]["covariance_prior"] == psi
+    assert params["prior"]["mean_precision"] == 0.5          # the option overrides the file
+    X = np.round(faithful, 4)
+    prior = bg.GMMPrior(covariance_prior=np.array(psi), degrees_of_freedom=6.0,
+                        mean_precision=0.5)
+    gm = bg.GaussianMixture(2, n_init=5, max_iter=500, random_state=0, prior=prior).fit(X)
+    order = np.argsort(params["weights"])
+    np.testing.assert_allclose(np.asarray(params["covariances"])[order],
+                               gm.covariances_[np.argsort(gm.weights_)], rtol=1e-5)
+    # a bad file is one line naming the file and the problem
+    bad = tmp_path / "bad.json"
+    for text, msg in (('{"covariance_scale": 1}', "unknown prior field(s) ['covariance_scale']"),
+                      ("{not json", "not JSON (line 1"), ("[1, 2]", "expected a JSON object")):
+        bad.write_text(text)
+        capsys.readouterr()
+        rc = cli.main(["fit", str(faithful_csv), "-k", "2", "--out", str(tmp_path / "x"),
+                       "--no-plots", "--prior-file", str(bad)])
+        err = capsys.readouterr().err
+        assert rc == 1 and msg in err and str(bad) in err
+    # a covariance_prior of the wrong shape is refused by the fit, naming the argument
+    bad.write_text(json.dumps({"covariance_prior": [1.0, 2.0, 3.0]}))
+    rc = cli.main(["fit", str(faithful_csv), "-k", "2", "--out", str(tmp_path / "x"),
+                   "--no-plots", "--prior-file", str(bad)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "covariance_prior" in err, err

@@ -151,7 +151,7 @@ def test_prior_distributions_have_the_family_shapes(x64, covariance_type):
     fam = get_family(covariance_type)
     nu = jnp.asarray(D + 6.0)
     target = dense(random_covariances(covariance_type, seed=11), covariance_type)
-    psi = fam.default_scale(nu, jnp.asarray(target[0]), D)
+    psi = fam.default_scale(nu, jnp.asarray(target[0]), K, D)
     draws = fam.covariance_prior(nu, psi, K, D).sample(jax.random.key(0), (20000,))
     assert draws.shape == (20000,) + fam.shape(K, D)
     mean_full = np.asarray(jax.vmap(lambda c: fam.to_full(c, K, D))(draws)).mean(0)
@@ -160,3 +160,28 @@ def test_prior_distributions_have_the_family_shapes(x64, covariance_type):
     expect_cov = np.broadcast_to(np.asarray(psi) / denom, fam.shape(K, D))
     expect = np.asarray(fam.to_full(jnp.asarray(expect_cov), K, D))
     np.testing.assert_allclose(mean_full, expect, rtol=0.05, atol=0.05 * np.abs(expect).max())
+
+
+#: What each family keeps of a (D, D) target: the projection on its covariance shape.
+_PROJECT = {"full": lambda T: T, "tied": lambda T: T, "diag": lambda T: np.diag(np.diag(T)),
+            "spherical": lambda T: np.mean(np.diag(T)) * np.eye(len(T))}
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_default_scale_puts_the_empty_component_mode_at_the_target(x64, covariance_type):
+    """The default prior's Ψ₀ (default_scale) makes the MAP covariance of a component that
+    sees no data equal the target, projected on the family's shape: checked through the
+    family's own map_covariance with all-zero statistics."""
+    fam = get_family(covariance_type)
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(D, D))
+    T = A @ A.T + D * np.eye(D)
+    nu = jnp.asarray(D + 2.0)
+    psi = fam.default_scale(nu, jnp.asarray(T), K, D)
+    zero_resp, zero_diff = jnp.zeros((3, K)), jnp.zeros((3, K, D))
+    S = fam.scatter(zero_resp, zero_diff)
+    zk = jnp.zeros((K,))
+    mode = fam.map_covariance(S, zk, zk, jnp.zeros((K, D)), nu, psi, 0.0, K, D)
+    got = np.asarray(fam.to_full(mode, K, D))
+    np.testing.assert_allclose(got, np.broadcast_to(_PROJECT[covariance_type](T), (K, D, D)),
+                               rtol=1e-12, atol=1e-12)

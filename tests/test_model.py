@@ -11,7 +11,7 @@ from numpyro.infer.util import log_density
 
 import bayes_gmm as bg
 from bayes_gmm import gmm_model
-from bayes_gmm.core.prior import resolve_prior
+from bayes_gmm.core.em import data_prior
 from helpers import full_covariances
 
 from conftest import COVARIANCE_TYPES
@@ -172,9 +172,9 @@ def test_subsample_scales_likelihood(x64, faithful):
     np.testing.assert_allclose(float(sub), float(full), rtol=1e-10)
 
 
-def test_resolve_prior_is_unit_invariant(x64, faithful):
-    a = resolve_prior(bg.GMMPrior(), jnp.asarray(faithful), 2, "full")
-    b = resolve_prior(bg.GMMPrior(), jnp.asarray(faithful * 1000.0), 2, "full")
+def test_default_prior_is_unit_invariant(x64, faithful):
+    a = data_prior(bg.GMMPrior(), jnp.asarray(faithful), 2, "full")
+    b = data_prior(bg.GMMPrior(), jnp.asarray(faithful * 1000.0), 2, "full")
     np.testing.assert_allclose(b.mean_prior, 1000.0 * a.mean_prior, rtol=1e-12)
     np.testing.assert_allclose(b.covariance_prior, 1e6 * a.covariance_prior, rtol=1e-9)
 

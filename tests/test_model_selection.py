@@ -48,6 +48,18 @@ def test_three_clusters_recommends_three():
                                + t["n_parameters"] * np.log(X.shape[0]))
 
 
+def test_compile_time_is_reported_apart():
+    # a shape no other test fits (D = 5, spherical): the first table compiles, the second,
+    # on the same shapes, reuses every program and compiles nothing
+    X = np.random.default_rng(3).normal(size=(120, 5))
+    first = compare(X, [1, 2], covariance_type="spherical", random_state=0)
+    again = compare(X, [1, 2], covariance_type="spherical", random_state=0)
+    assert (first["compile_seconds"] > 0).all()
+    assert (first["compile_seconds"] <= first["seconds"]).all()
+    assert (again["compile_seconds"] < 0.05 * first["compile_seconds"]).all()
+    np.testing.assert_array_equal(first["bic"], again["bic"])
+
+
 def test_nuts_path_uses_loo(two_clusters):
     # the NUTS configuration of test_plots/test_io/test_cli: its program is compiled once
     X, _ = two_clusters

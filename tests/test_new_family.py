@@ -17,7 +17,7 @@ from numpyro.infer.util import log_density
 
 import bayes_gmm as bg
 from bayes_gmm.core.covariance import FAMILIES, CovarianceFamily
-from bayes_gmm.core.prior import resolve_prior
+from bayes_gmm.core.em import data_prior
 
 
 class EII(CovarianceFamily):
@@ -69,8 +69,8 @@ class EII(CovarianceFamily):
     def add_floor(self, cov, eps, floor, d):
         return cov * (1 + 10 * eps) + floor
 
-    def default_scale(self, nu, cov, d):
-        return (nu - 2.0) * jnp.mean(jnp.diagonal(cov))
+    def default_scale(self, nu, target, k, d):
+        return (nu + k * d + 2.0) * jnp.mean(jnp.diagonal(target))
 
     def scale_shapes(self, d):
         return ((),)
@@ -143,7 +143,7 @@ def test_map_objective_is_the_numpyro_log_joint(x64, eii, data):
                         {"weights": p.weights, "means": p.means, "covariances": p.covariances})
     np.testing.assert_allclose(float(lj), len(data) * float(res.objective), rtol=1e-10)
     # At the MAP the shared variance is the closed-form mode given the responsibilities.
-    r_prior = resolve_prior(prior, jnp.asarray(data), 3, "EII")
+    r_prior = data_prior(prior, jnp.asarray(data), 3, "EII")
     _, nk, xbar, scatter = _stats(data, p)
     kappa, m0 = float(r_prior.mean_precision), np.asarray(r_prior.mean_prior)
     shrink = kappa * nk / (nk + kappa)

@@ -195,12 +195,14 @@ def test_model_selection_figure():
 def test_trace_and_posterior_wrappers(idata):
     import matplotlib.pyplot as plt
     before = set(plt.get_fignums())
-    fig = plots.plot_trace(idata)
+    fig = plots.plot_trace(idata, by="variable")       # ArviZ's compact trace
     assert isinstance(fig, Figure)
     # detached from pyplot: a notebook shows the returned figure once, and loops don't leak
     assert set(plt.get_fignums()) == before
     assert len(fig.axes) == 2 * 2                       # weights, means × (density, trace)
     _png(fig)
+    fig = plots.plot_trace(idata)                       # by component: weights + K rows
+    assert len(fig.axes) == 2 * (1 + 2) and set(plt.get_fignums()) == before
     fig = plots.plot_posterior(idata, var_names=("weights",))
     assert len(fig.axes) == 2                           # one panel per component
     _png(fig)
@@ -234,7 +236,12 @@ def test_components_with_real_nuts(two_clusters):
     assert len(_ellipses(fig)) == 4
     assert len(_ellipses(fig, plots.DRAW_ELLIPSE_GID)) == 5 * 4
     _png(fig)
-    _png(plots.plot_trace(idata))
+    fig = plots.plot_trace(idata)                        # weights row + 2 component rows
+    assert len(fig.axes) == 2 * 3 and _legend_names(fig.axes[3]) == ["x0", "x1"]
+    _png(fig)
+    fig = plots.plot_forest(idata)
+    assert len(fig.axes) == 2 * 2
+    _png(fig)
 
 
 def _separated_in(d=5, informative=(2, 4), n=300, seed=0):
@@ -280,3 +287,173 @@ def test_features_auto_best_and_names():
     assert len([a for a in fig.axes if a.axison]) == 3
     with pytest.raises(ValueError, match="one of"):
         plots.plot_components(df, gm, features=("f9", "f0"))
+
+
+# --- discriminant directions -----------------------------------------------------------------
+
+def _scatter_offsets(ax):
+    return [c for c in ax.collections if isinstance(c, PathCollection)][0].get_offsets()
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_components_on_discriminant_directions(covariance_type):
+    p = _params(covariance_type)
+    X = np.random.default_rng(1).normal(size=(60, 3)) + 1.0
+    fig = plots.plot_components(X, p, features="discriminant")
+    _png(fig)
+    v, lam = bg.discriminant_directions(p)
+    v = v[:, :2]
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == f"DR1 (λ={lam[0]:.3g})"
+    assert ax.get_ylabel() == f"DR2 (λ={lam[1]:.3g})"
+    np.testing.assert_allclose(_scatter_offsets(ax), X @ v, rtol=1e-12)     # rows projected
+    ells = _ellipses(fig)
+    assert len(ells) == 2 * p.n_components
+    for e in ells:        # the linear image N(Vᵀμ_k, VᵀΣ_k V), at Mahalanobis distance r
+        center = np.asarray(e.center)
+        k = int(np.argmin(np.linalg.norm(p.means @ v - center, axis=1)))
+        np.testing.assert_allclose(center, v.T @ p.means[k], rtol=1e-12, atol=1e-12)
+        cov = v.T @ _full(p, k) @ v
+        verts = e.get_patch_transform().transform(e.get_path().vertices[:-1:3])
+        diff = verts - center
+        r = np.sqrt(np.einsum("nd,nd->n", diff, np.linalg.solve(cov, diff.T).T))
+        np.testing.assert_allclose(r, 1.0 if e.get_linestyle() == "-" else 2.0, rtol=1e-6)
+
+
+def test_discriminant_posterior_estimator_and_one_feature(two_clusters, idata):
+    from bayes_gmm.figure_inputs import posterior_mean
+    X, _ = two_clusters
+    fig = plots.plot_components(X, idata, features="discriminant", n_draws=5)
+    assert len(_ellipses(fig)) == 4 and len(_ellipses(fig, plots.DRAW_ELLIPSE_GID)) == 5 * 4
+    v = bg.discriminant_directions(posterior_mean(idata))[0][:, :2]
+    centers = sorted(tuple(np.round(e.center, 9)) for e in _ellipses(fig)[::2])
+    np.testing.assert_allclose(centers, sorted(map(tuple, posterior_mean(idata).means @ v)),
+                               atol=1e-8)
+    assert "discriminant" in fig.axes[0].get_title()
+    _png(fig)
+    # plot_uncertainty on the same plane
+    fig = plots.plot_uncertainty(X, idata, features="discriminant")
+    np.testing.assert_allclose(fig.axes[0].collections[0].get_offsets(), X @ v, rtol=1e-12)
+    assert fig.axes[0].get_xlabel().startswith("DR1 (λ=")
+    # an estimator (D = 5): panel of the discriminant plane, K = 3 clusters
+    Xs, _ = _separated_in()
+    gm = bg.GaussianMixture(3, covariance_type="diag", random_state=0).fit(Xs)
+    fig = plots.plot_components(Xs, gm, features="discriminant")
+    assert len(_ellipses(fig)) == 6
+    # the means only (mclust's lambda = 1): labels and plane from that kernel
+    fig = plots.plot_components(Xs, gm, features="discriminant", means_weight=1.0)
+    params = GMMParams(gm.weights_, gm.means_, gm.covariances_, "diag")
+    v1, lam1 = bg.discriminant_directions(params, means_weight=1.0)
+    assert fig.axes[0].get_xlabel() == f"DR1 (λ={lam1[0]:.3g})"
+    np.testing.assert_allclose(_scatter_offsets(fig.axes[0]), Xs @ v1[:, :2], rtol=1e-12)
+    assert "means only" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match="means_weight"):
+        plots.plot_components(Xs, gm, means_weight=1.0)            # not discriminant
+    with pytest.raises(ValueError, match="at least 2 features"):
+        plots.plot_components(X[:, :1], GMMParams(np.ones(1), np.zeros((1, 1)),
+                                                  np.ones((1, 1, 1)), "full"),
+                              features="discriminant")
+
+
+# --- posterior figures by component ----------------------------------------------------------
+
+NAMES = [f"f{i}" for i in range(8)]
+
+
+@pytest.fixture(scope="module")
+def named_idata():
+    """Three components in 8 named features, separated along f2 and f5 only."""
+    rng = np.random.default_rng(5)
+    s, k, d = (2, 30), 3, 8
+    w = rng.dirichlet([20.0, 30.0, 50.0], size=s)
+    centre = np.zeros((k, d))
+    centre[:, 2] = [0.0, 5.0, 10.0]
+    centre[:, 5] = [0.0, -4.0, 4.0]
+    means = centre + 0.1 * rng.standard_normal(s + (k, d))
+    covs = np.broadcast_to(np.eye(d), s + (k, d, d)) * np.exp(
+        0.05 * rng.standard_normal(s + (k, 1, 1)))
+    return az.from_dict(
+        posterior={"weights": w, "means": means, "covariances": covs},
+        coords={"feature": NAMES, "feature_bis": NAMES},
+        dims={"weights": ["component"], "means": ["component", "feature"],
+              "covariances": ["component", "feature", "feature_bis"]})
+
+
+def _legend_names(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_trace_grouped_by_component(named_idata):
+    k = 3
+    fig = plots.plot_trace(named_idata, max_features=4)
+    _png(fig)
+    axes = np.asarray(fig.axes).reshape(k + 1, 2)                 # weights row + K rows
+    assert _legend_names(axes[0, 1]) == [f"component {c}" for c in range(k)]
+    names = _legend_names(axes[1, 1])
+    assert len(names) == 4 and {"f2", "f5"} <= set(names) and set(names) <= set(NAMES)
+    assert "4 of 8" in fig.get_suptitle()
+    for c in range(k):
+        assert axes[c + 1, 0].get_ylabel().startswith(f"component {c}")
+        assert _legend_names(axes[c + 1, 1]) == names
+        # one line per feature per chain; the first is chain 0 of the first feature drawn
+        lines = axes[c + 1, 1].get_lines()
+        assert len(lines) == 4 * 2
+        f = NAMES.index(names[0])
+        np.testing.assert_allclose(lines[0].get_ydata(),
+                                   named_idata.posterior["means"].values[0, :, c, f])
+    fig = plots.plot_trace(named_idata, features="all")
+    assert _legend_names(fig.axes[3]) == NAMES and not fig.get_suptitle()
+    fig = plots.plot_trace(named_idata, var_names="means", features=["f5", 0])
+    assert len(fig.axes) == 2 * k and _legend_names(fig.axes[1]) == ["f5", "f0"]
+    with pytest.raises(TypeError, match="by='variable'"):
+        plots.plot_trace(named_idata, compact=False)
+    with pytest.raises(ValueError, match="by='variable'"):
+        plots.plot_trace(named_idata, var_names=("covariances",))
+    with pytest.raises(ValueError, match="one of"):
+        plots.plot_trace(named_idata, features=["nope"])
+
+
+def _hdi_lines(ax):
+    """(y, [lo, hi]) of the HDI lines of one panel, top to bottom."""
+    lines = [ln for ln in ax.get_lines() if ln.get_gid() == plots.HDI_GID]
+    return sorted(((ln.get_ydata()[0], ln.get_xdata()) for ln in lines), key=lambda t: -t[0])
+
+
+def test_forest_intervals_are_the_hdi(named_idata):
+    from matplotlib.colors import to_rgba
+    k = 3
+    fig = plots.plot_forest(named_idata, hdi_prob=0.9)
+    _png(fig)
+    axes = np.asarray(fig.axes).reshape(k, 2)
+    hdi = az.hdi(named_idata, hdi_prob=0.9, var_names=["weights", "means"])
+    for c in range(k):
+        aw, am = axes[c]
+        assert aw.get_ylabel() == f"component {c}"
+        (_, wx), = _hdi_lines(aw)
+        np.testing.assert_allclose(wx, hdi["weights"].values[c])
+        assert [t.get_text() for t in am.get_yticklabels()] == NAMES      # D ≤ the cap
+        got = np.array([x for _, x in _hdi_lines(am)])
+        np.testing.assert_allclose(got, hdi["means"].values[c])
+        # component colours: every line of a row in that component's colour
+        colors = {to_rgba(ln.get_color()) for ln in am.get_lines() + aw.get_lines()}
+        assert colors == {to_rgba(f"C{c}")}
+    fig = plots.plot_forest(named_idata, max_features=2)
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["f2", "f5"]
+    assert "2 of 8" in fig.get_suptitle()
+    with pytest.raises(ValueError, match="one of"):           # renamed: f7 is now h
+        plots.plot_forest(named_idata, features=["f7"], feature_names=list("abcdefgh"))
+    fig = plots.plot_forest(named_idata, features=["h"], feature_names=list("abcdefgh"))
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["h"]
+
+
+def test_forest_and_trace_relabel_against_a_reference(named_idata):
+    from bayes_gmm.figure_inputs import posterior_mean
+    mean = posterior_mean(named_idata)
+    swap = [1, 0, 2]
+    ref = GMMParams(mean.weights[swap], mean.means[swap], mean.covariances[swap], "full")
+    fig = plots.plot_forest(named_idata, reference=ref)
+    hdi = az.hdi(named_idata, var_names=["means"])["means"].values
+    np.testing.assert_allclose([x for _, x in _hdi_lines(fig.axes[1])], hdi[1])
+    fig = plots.plot_trace(named_idata, reference=ref)
+    np.testing.assert_allclose(fig.axes[3].get_lines()[0].get_ydata(),
+                               named_idata.posterior["means"].values[0, :, 1, 2])

@@ -13,7 +13,7 @@ import pytest
 
 import bayes_gmm as bg
 from bayes_gmm.bayes.programs import TRACE_COUNTS
-from bayes_gmm.core.prior import resolve_prior
+from bayes_gmm.core.em import data_prior
 
 # --- K = 1: the Normal-Inverse-Wishart posterior in closed form --------------------------
 
@@ -33,7 +33,7 @@ def _niw_posterior(X, prior):
     """m_n, E[Σ], and the exact posterior sds of μ (Student-t) and Σ (Inverse-Wishart)."""
     import jax
     with jax.enable_x64(True):
-        _, m0, k0, nu0, psi0 = (np.asarray(a) for a in resolve_prior(prior, X, 1, "full"))
+        _, m0, k0, nu0, psi0 = (np.asarray(a) for a in data_prior(prior, X, 1, "full"))
     n, d = X.shape
     xbar = X.mean(0)
     S = (X - xbar).T @ (X - xbar)

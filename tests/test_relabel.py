@@ -144,6 +144,38 @@ def test_relabel_restores_permuted_posterior_exactly(covariance_type, k):
                                   np.broadcast_to(np.arange(k), perm.shape))
 
 
+def test_draws_away_from_the_reference_get_one_labelling():
+    """Draws in a partition the reference does not have: a tiny component T and a merged
+    one M where the reference has A and C, symmetric about them. One pass against the
+    reference splits the draws between {M→A, T→C} and {M→C, T→A} by noise; refined
+    against the draws' own means, every draw gets the same labelling."""
+    rng = np.random.default_rng(3)
+    ref = bg.GMMParams(np.array([0.3, 0.3, 0.4]),
+                       np.array([[-1.0, 0.0], [0.0, 5.0], [1.0, 0.0]]),
+                       np.stack([np.eye(2)] * 3), "full")
+    c, s = 2, 200
+    x = 0.3 * rng.normal(size=(c, s, 2))                     # the x of M and of T
+    means = np.empty((c, s, 3, 2))
+    means[..., 0, :] = np.stack([x[..., 0], np.zeros((c, s))], -1)        # M
+    means[..., 1, :] = [0.0, 5.0]                                           # B
+    means[..., 2, :] = np.stack([x[..., 1], np.full((c, s), -3.0)], -1)   # T
+    cov = np.broadcast_to(np.stack([2.0 * np.eye(2), np.eye(2), 0.1 * np.eye(2)]),
+                          (c, s, 3, 2, 2)).copy()
+    w = np.broadcast_to([0.62, 0.35, 0.03], (c, s, 3)).copy()
+    idata = _idata({"weights": w, "means": means, "covariances": cov}, ref)
+    one_pass = R._best_permutations(R.assignment_cost(
+        bg.GMMParams(w.reshape(-1, 3), means.reshape(-1, 3, 2), cov.reshape(-1, 3, 2, 2),
+                     "full"), ref))
+    assert 0.1 < np.mean(one_pass[:, 0] == 0) < 0.9        # the single pass does split
+    fixed = bg.relabel(idata, ref)
+    wf = fixed.posterior["weights"].values.reshape(-1, 3)
+    assert np.all(wf[:, 1] == 0.35)                          # B keeps its label
+    # one labelling for every draw: the label of M (weight 0.62) never changes
+    label_of_m = np.argmax(wf, axis=1)
+    assert np.all(label_of_m == label_of_m[0]) and label_of_m[0] in (0, 2)
+    np.testing.assert_allclose(wf.std(0), 0.0, atol=1e-12)
+
+
 def test_tied_only_weights_and_means_move():
     rng = np.random.default_rng(5)
     ref = _reference(3, 2, "tied", rng)

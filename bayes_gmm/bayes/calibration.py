@@ -66,6 +66,14 @@ def plot_rank_histogram(ds, *, quantities=None, n_cols=4, band=0.99):
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    Skipped when the docstrings run (each replication is a NUTS fit):
+
+    >>> import jax, bayes_gmm as bg
+    >>> ds = bg.sbc(50, key=jax.random.key(0))                     # doctest: +SKIP
+    >>> fig = bg.plot_rank_histogram(ds, quantities=["log_likelihood"])  # doctest: +SKIP
     """
     import matplotlib.pyplot as plt
     from statistics import NormalDist

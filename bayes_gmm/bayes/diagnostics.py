@@ -37,7 +37,16 @@ __all__ = ["DiagnosticWarning", "summary", "check_diagnostics",
            "assignment_probabilities", "coclustering"]
 
 class DiagnosticWarning(UserWarning):
-    """A sampling diagnostic failed (R-hat, ESS, divergences, chains in different modes)."""
+    """A sampling diagnostic failed (R-hat, ESS, divergences, chains in different modes).
+
+    Examples
+    --------
+    Make a failed diagnostic stop a script instead of printing a warning:
+
+    >>> import warnings, bayes_gmm as bg
+    >>> warnings.simplefilter("error", bg.DiagnosticWarning)
+    >>> warnings.resetwarnings()
+    """
 
 
 # --- access to draws -------------------------------------------------------------------

@@ -3,7 +3,7 @@ r"""The one InferenceData schema of the package's posteriors.
 InferenceData layout
 --------------------
 ``posterior``: ``weights (chain, draw, component)``, ``means (chain, draw, component,
-feature)``, ``covariances`` — (chain, draw, *family.dims)`` —
+feature)``, ``covariances (chain, draw, *family.dims)`` —
 ``(component, feature, feature_bis)`` (full), ``(feature, feature_bis)`` (tied),
 ``(component, feature)`` (diag), ``(component,)`` (spherical). ``log_likelihood``: ``obs (chain, draw,
 obs_id)``, log p(x_n | θ) of every row (so ``az.loo`` / ``az.waic`` work). ``sample_stats``

@@ -22,7 +22,8 @@ from numpyro.distributions import constraints
 
 from ..core import mixture
 from ..core.params import GMMParams
-from ..core.prior import GMMPrior, prior_distributions, resolve_prior, standard_prior
+from ..core.em import data_prior
+from ..core.prior import GMMPrior, prior_distributions, standard_prior
 
 __all__ = ["gmm_model", "GaussianMixtureLikelihood", "OBS_SITE", "SITES", "model_prior"]
 
@@ -53,10 +54,10 @@ class GaussianMixtureLikelihood(dist.Distribution):
 def model_prior(X, n_components, prior, covariance_type, n_features=None,
                 dtype=None) -> GMMPrior:
     """The resolved prior the model (and EM) use. Without data, defaults are standardised:
-    m₀ = 0 and unit data covariance."""
+    m₀ = 0 and the identity as the covariance target."""
     prior = GMMPrior() if prior is None else prior
     if X is not None:
-        return resolve_prior(prior, X, n_components, covariance_type)
+        return data_prior(prior, X, n_components, covariance_type)
     return standard_prior(prior, n_components, n_features, covariance_type, dtype)
 
 

@@ -169,6 +169,7 @@ def posterior_modes(idata, *, mode_sds=4.0):
 
 
 def modes_message(modes):
+    """One sentence naming each mode of :func:`posterior_modes`'s table (for warnings)."""
     parts = [f"mode {i}: chains {list(r.chains)} ({100 * r.share:.0f}% of draws, mean "
              f"log-likelihood {r.log_likelihood:.1f}, weights {r.weights})"
              for i, r in modes.iterrows()]

@@ -212,9 +212,11 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
     n = Xa.shape[0]
     with C.x64_scope(dtype):
         Xj = jnp.asarray(Xa)
-        mapp, starts, start_objectives = _starts(k_em, k_jit, Xj, k, covariance_type, prior,
-                                                 init, em_kwargs, n, jitter, num_chains)
+        # Resolved once (the default covariance scale runs a pilot fit): the MAP-EM starts
+        # and the sampled model share this very prior.
         rprior = model_prior(Xj, k, prior, covariance_type)
+        mapp, starts, start_objectives = _starts(k_em, k_jit, Xj, k, covariance_type, rprior,
+                                                 init, em_kwargs, n, jitter, num_chains)
         static = dict(n_components=k, covariance_type=covariance_type, num_warmup=num_warmup,
                       num_samples=num_samples, dense_mass=bool(dense_mass),
                       max_tree_depth=max_tree_depth, target_accept_prob=target_accept_prob)
@@ -279,6 +281,18 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
         As :func:`fit_nuts` with one chain and no ``sample_stats``, plus the group
         ``svi_loss`` with ``loss (step)`` (negative ELBO per step; log-likelihood values are
         computed on the full data even when ``subsample_size`` is set).
+
+    Examples
+    --------
+    Skipped when the docstrings run (compiling the optimisation takes seconds to tens of
+    seconds; tests/test_posterior.py runs it):
+
+    >>> import jax, bayes_gmm as bg
+    >>> from bayes_gmm.datasets import load_old_faithful
+    >>> idata = bg.fit_svi(load_old_faithful(), 2, key=jax.random.key(0), num_steps=2000,
+    ...                    progress_bar=False)                     # doctest: +SKIP
+    >>> idata.posterior["weights"].dims, idata.svi_loss["loss"].dims  # doctest: +SKIP
+    (('chain', 'draw', 'component'), ('step',))
     """
     names = C.feature_names(X)             # a DataFrame's columns label the features
     Xa, k, covariance_type, prior, dtype = _check_common(X, n_components, covariance_type,
@@ -297,10 +311,10 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
     k_em, k_run = jax.random.split(key)
     with C.x64_scope(dtype):
         Xj = jnp.asarray(Xa)
-        mapp = _map_params(Xj, k, covariance_type, prior, k_em, init, em_kwargs, ("em",))
+        rprior = model_prior(Xj, k, prior, covariance_type)        # resolved once
+        mapp = _map_params(Xj, k, covariance_type, rprior, k_em, init, em_kwargs, ("em",))
         init_values = {"weights": mapp.weights, "means": mapp.means,
                        "covariances": mapp.covariances}
-        rprior = model_prior(Xj, k, prior, covariance_type)
         with programs.progress(progress_bar, num_steps, f"SVI ({guide})"):
             draws, losses, ll = programs.svi_program(
                 Xj, rprior, init_values, k_run, jnp.asarray(learning_rate, Xj.dtype),

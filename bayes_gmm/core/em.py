@@ -40,8 +40,8 @@ from jax.scipy.special import logsumexp
 from .covariance import get_family
 from .mixture import log_weights, weighted_log_prob
 from .params import GMMParams
-from .prior import GMMPrior, log_prior, resolve_prior
-from .rows import chunks, map_rows, reduce_rows
+from .prior import GMMPrior, log_prior, pooled_covariance, resolve_prior
+from .rows import chunks, default_batch_size, map_rows, reduce_rows
 
 __all__ = ["SuffStats", "EMResult", "e_step", "m_step", "covariance_floor", "initial_stats",
            "initialize", "objective", "update", "loglik", "run", "fit", "fit_jit",
@@ -426,7 +426,7 @@ def fit(X, key, prior, sample_weight, init_params, tol, reg_covar, start_objecti
     w = jnp.ones((X.shape[0],), dt) if sample_weight is None else sample_weight.astype(dt)
     center, scale, floor = data_moments(X, w, batch_size)
     if prior is not None:
-        prior = resolve_prior(prior, X, k, covariance_type, w)
+        prior = data_prior(prior, X, k, covariance_type, w, batch_size)
         prior = prior._replace(mean_prior=prior.mean_prior - center)
     # Restarts run as one vmap: an early-exit while loop there stops when the slowest
     # restart has converged, where the scan's batched cond would run all max_iter steps.
@@ -447,3 +447,47 @@ def fit(X, key, prior, sample_weight, init_params, tol, reg_covar, start_objecti
 #: :func:`fit`, compiled once per static configuration.
 fit_jit = jax.jit(fit, static_argnames=("k", "covariance_type", "max_iter", "n_init", "init",
                                         "batch_size", "early_exit"))
+
+
+#: The maximum-likelihood pilot fit behind the default covariance scale of `GMMPrior`
+#: (:func:`pilot_target`): restarts, iteration cap and seed. The seed is fixed so that the
+#: default prior is a function of the data alone: MAP-EM, the NumPyro model and a saved
+#: model resolve the same prior from the same X.
+PILOT_N_INIT, PILOT_MAX_ITER, PILOT_SEED = 5, 300, 0
+
+
+def pilot_tol(dtype) -> float:
+    """The pilot fit's ``tol``: max(1e-12, 100·eps) of the dtype."""
+    return max(1e-12, 100.0 * float(jnp.finfo(dtype).eps))
+
+
+def pilot_target(X, k: int, covariance_type: str, sample_weight=None, batch_size=None):
+    """W = Σ_k π_k Σ_k (D, D) of a maximum-likelihood fit of X: the default prior's target.
+
+    K components of the same covariance type, ``PILOT_N_INIT`` k-means++ restarts from
+    ``PILOT_SEED``, ``reg_covar`` 1e-6 of the data's mean variance and ``tol``
+    max(1e-12, 100·eps) (scale-free, so the prior follows the data's units). Traceable; on
+    concrete data it runs the compiled maximum-likelihood program of those settings.
+    """
+    dt = X.dtype
+    if batch_size is None:
+        batch_size = default_batch_size(X.shape[0], k, X.shape[1])
+    w = jnp.ones((X.shape[0],), dt) if sample_weight is None else sample_weight.astype(dt)
+    _, scale, _ = data_moments(X, w, batch_size)
+    tol = pilot_tol(dt)
+    res = fit_jit(X, jax.random.key(PILOT_SEED), None, w, None, jnp.asarray(tol, dt),
+                  1e-6 * scale, k=k, covariance_type=covariance_type,
+                  max_iter=PILOT_MAX_ITER, n_init=PILOT_N_INIT, init="k-means++",
+                  batch_size=batch_size)
+    return pooled_covariance(res.params)
+
+
+def data_prior(prior: GMMPrior, X, k: int, covariance_type: str, sample_weight=None,
+               batch_size=None) -> GMMPrior:
+    """The prior resolved from data X (N, D): :func:`~bayes_gmm.core.prior.resolve_prior`
+    with the default covariance scale's target from :func:`pilot_target` when
+    ``covariance_prior`` is None. Traceable."""
+    target = None
+    if prior.covariance_prior is None:
+        target = pilot_target(X, k, covariance_type, sample_weight, batch_size)
+    return resolve_prior(prior, X, k, covariance_type, sample_weight, target=target)

@@ -96,8 +96,10 @@ class CovarianceFamily:
         raise NotImplementedError
 
     # --- the conjugate prior -----------------------------------------------------------
-    def default_scale(self, nu, cov, d):
-        """Ψ₀ that makes the prior mean of each covariance equal ``cov`` (D, D)."""
+    def default_scale(self, nu, target, k: int, d: int):
+        """Ψ₀ that puts the joint posterior mode (:meth:`map_covariance`) of a covariance
+        that sees no data at ``target`` (D, D), projected on this family's shape: Ψ₀ is
+        ``target`` times the mode's denominator at zero counts."""
         raise NotImplementedError
 
     def min_degrees_of_freedom(self, d: int) -> int:

@@ -64,8 +64,8 @@ class Diag(_DiagonalFamily):
     def add_floor(self, cov, eps, floor, d):
         return cov + (10 * eps * jnp.mean(cov, axis=1) + floor)[:, None]
 
-    def default_scale(self, nu, cov, d):
-        return (nu - 2.0) * jnp.diagonal(cov)
+    def default_scale(self, nu, target, k, d):
+        return (nu + 3.0) * jnp.diagonal(target)
 
     def scale_shapes(self, d):
         return ((), (d,))
@@ -122,8 +122,8 @@ class Spherical(_DiagonalFamily):
     def add_floor(self, cov, eps, floor, d):
         return cov * (1 + 10 * eps) + floor
 
-    def default_scale(self, nu, cov, d):
-        return (nu - 2.0) * jnp.mean(jnp.diagonal(cov))
+    def default_scale(self, nu, target, k, d):
+        return (nu + d + 2.0) * jnp.mean(jnp.diagonal(target))
 
     def scale_shapes(self, d):
         return ((),)

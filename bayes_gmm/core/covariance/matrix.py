@@ -51,8 +51,8 @@ class _MatrixFamily(CovarianceFamily):
         S = scatter - nk[:, None, None] * off[:, :, None] * off[:, None, :]
         return 0.5 * (S + jnp.swapaxes(S, -1, -2))
 
-    def default_scale(self, nu, cov, d):
-        return (nu - d - 1.0) * cov
+    def default_scale(self, nu, target, k, d):
+        return (nu + d + 2.0) * target
 
     def min_degrees_of_freedom(self, d):
         return d - 1
@@ -200,6 +200,9 @@ class Tied(_MatrixFamily):
     def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d):
         B = S + shrink[:, None, None] * dev[:, :, None] * dev[:, None, :]
         return (psi + jnp.sum(B, axis=0)) / (nu + total + k + d + 1.0)
+
+    def default_scale(self, nu, target, k, d):
+        return (nu + k + d + 1.0) * target
 
     def add_floor(self, cov, eps, floor, d):
         return cov + (10 * eps * jnp.trace(cov) / d + floor) * eye(d, cov.dtype)
