@@ -186,7 +186,7 @@ def covariance_floor(mean_variance, dtype):
     """Absolute covariance floor: eps²·(mean variance about the data's centre) + √tiny.
 
     eps²·variance is the variance of the data's own rounding at that spread (a float
-    holds |x| to eps·|x|), so no fit can resolve less; √tiny keeps identical rows (zero
+    holds ``|x|`` to ``eps·|x|``), so no fit can resolve less; √tiny keeps identical rows (zero
     variance) finite. :func:`m_step` adds a further 10·eps of each component's variance.
     """
     fi = jnp.finfo(dtype)

@@ -62,7 +62,7 @@ def predict(params: GMMParams, X, batch_size=None) -> jax.Array:
 
 
 def sample(params: GMMParams, key, sample_shape=()):
-    """Draws of the mixture: (X (*sample_shape, D), labels (*sample_shape,))."""
+    """Draws of the mixture: ``(X (*sample_shape, D), labels (*sample_shape,))``."""
     k, d = params.means.shape
     k1, k2 = jax.random.split(key)
     labels = jax.random.categorical(k1, jnp.log(params.weights), shape=sample_shape)

@@ -5,7 +5,7 @@ With K components and D features, α = ``weight_concentration``, m₀ = ``mean_p
 
 * weights:  π ~ Dirichlet(α), α scalar or (K,).
 * ``full``:  Σ_k ~ InverseWishart(ν₀, Ψ₀),
-  p(Σ) ∝ |Σ|^{-(ν₀+D+1)/2} exp(-tr(Ψ₀ Σ⁻¹)/2);  μ_k | Σ_k ~ N(m₀, Σ_k / κ₀).
+  p(Σ) ∝ det(Σ)^{-(ν₀+D+1)/2} exp(-tr(Ψ₀ Σ⁻¹)/2);  μ_k | Σ_k ~ N(m₀, Σ_k / κ₀).
 * ``tied``:  one Σ ~ InverseWishart(ν₀, Ψ₀) shared by all components;
   μ_k | Σ ~ N(m₀, Σ / κ₀) independently for each k.
 * ``diag``:  σ²_kd ~ InverseGamma(ν₀/2, ψ_d/2),

@@ -22,7 +22,7 @@ class CovarianceFamily:
     dims : named dims of ``covariances`` (without chain/draw), for InferenceData.
     shared : one covariance for all components (tied).
     whitened : the E-step accumulates statistics in whitened coordinates
-        y = Uᵀ(x − μ) (matrix-parameterised families), mapped back by :meth:`unwhiten`.
+        y = Uᵀ(x − μ) (matrix-parameterised families), mapped back by their ``unwhiten``.
     """
 
     name: str = ""
