@@ -315,6 +315,10 @@ def check_prior(prior, n_components: int, n_features: int, covariance_type: str)
     if not isinstance(prior, GMMPrior):
         raise TypeError(f"prior must be a bayes_gmm.GMMPrior or None; got {type(prior).__name__}")
     fam = get_family(covariance_type)
+    if not fam.has_prior:
+        raise ValueError(f"covariance_type={fam.name!r} has no prior yet, so MAP-EM, NUTS and "
+                         f"SVI cannot use it (maximum likelihood can); the nearest family "
+                         f"with a prior is {fam.nearest!r}")
     k, d = n_components, n_features
 
     def arr(name, v):

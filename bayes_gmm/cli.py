@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.covariance import COVARIANCE_TYPES
+from .core.covariance import ALL_COVARIANCE_TYPES
 from .report import (CONSOLE_COMPONENTS, format_components, jsonable, posterior_mean,
                      save_figure, standardize, write_assignments)
 from .tables import DataError, read_table
@@ -376,7 +376,7 @@ def _add_data_options(p):
                    help="name or 0-based position of a column of row labels (not fitted)")
     p.add_argument("--method", choices=("em", "nuts", "svi"), default="em",
                    help="em: maximum likelihood; nuts/svi: full posterior (default %(default)s)")
-    p.add_argument("--covariance-type", choices=COVARIANCE_TYPES,
+    p.add_argument("--covariance-type", choices=ALL_COVARIANCE_TYPES,
                    default="full", help="covariance structure (default %(default)s)")
     t.add_argument("--columns", type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
                    default=None, help="comma-separated column names (or 0-based positions) "

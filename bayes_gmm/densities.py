@@ -17,7 +17,8 @@ from .core import mixture
 from .core.params import GMMParams
 from .core.rows import pad_rows
 
-__all__ = ["log_prob", "responsibilities", "predict", "sample", "bic", "aic", "n_parameters"]
+__all__ = ["log_prob", "responsibilities", "predict", "sample", "bic", "aic", "icl",
+           "n_parameters", "decompose"]
 
 
 def _check(params, X):
@@ -106,3 +107,49 @@ def aic(params: GMMParams, X) -> jax.Array:
     """Akaike information criterion, −2 log L + 2p (lower is better)."""
     X = _check(params, X)
     return -2.0 * jnp.sum(log_prob(params, X)) + 2.0 * n_parameters(params)
+
+
+def icl(params: GMMParams, X) -> jax.Array:
+    """Integrated completed likelihood (Biernacki, Celeux & Govaert 2000), as mclust's
+    ``icl``: BIC plus twice the entropy of the hard classification,
+    BIC − 2 Σ_n log max_k r_nk (lower is better; ≥ BIC, equal when every row is certain).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, bayes_gmm as bg
+    >>> p = bg.GMMParams(jnp.array([0.5, 0.5]), jnp.array([[0.0], [10.0]]),
+    ...                  jnp.ones((2,)), "spherical")
+    >>> X = jnp.array([[0.0], [10.0], [5.0]])
+    >>> round(float(bg.icl(p, X) - bg.bic(p, X)), 4)      # only the middle row is unsure
+    1.3863
+    """
+    X = _check(params, X)
+    r = responsibilities(params, X)
+    return bic(params, X) - 2.0 * jnp.sum(jnp.log(jnp.max(r, axis=1)))
+
+
+def decompose(params: GMMParams):
+    """The eigen-decomposition Σ_k = λ_k D_k A_k D_kᵀ of every component (Banfield &
+    Raftery 1993; mclust's ``sigma2decomp``), for any covariance type.
+
+    Returns ``(volume (K,), shape (K, D), orientation (K, D, D))``: λ_k = |Σ_k|^{1/D}; A_k
+    the eigenvalues over λ_k, decreasing, with product 1; D_k the matching unit
+    eigenvectors as columns (their signs are arbitrary), so that
+    Σ_k = λ_k D_k diag(A_k) D_kᵀ.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, bayes_gmm as bg
+    >>> p = bg.GMMParams(jnp.array([1.0]), jnp.zeros((1, 2)), jnp.array([[4.0, 1.0]]), "diag")
+    >>> volume, shape, orientation = bg.decompose(p)
+    >>> volume.tolist(), shape.tolist()
+    ([2.0], [[2.0, 0.5]])
+    """
+    if not isinstance(params, GMMParams):
+        raise TypeError(f"params must be a GMMParams; got {type(params).__name__}")
+    k, d = params.means.shape[-2:]
+    full = params.family.to_full(jnp.asarray(params.covariances), k, d)
+    values, vectors = jnp.linalg.eigh(full)                 # ascending
+    values, vectors = values[..., ::-1], vectors[..., ::-1]
+    volume = jnp.exp(jnp.mean(jnp.log(values), axis=-1))
+    return volume, values / volume[..., None], vectors

@@ -1,9 +1,11 @@
 """Choosing the number of components: BIC/AIC from EM, ELPD-LOO from the posterior.
 
-:func:`compare` fits one mixture per K and returns a table indexed by K:
+:func:`compare` fits one mixture per K (and per covariance type, given several) and
+returns a table indexed by K (or by (covariance_type, K)):
 
-* every method: ``n_parameters``, ``log_likelihood`` (total, at the EM fit), ``bic``, ``aic``
-  (Schwarz 1978; lower is better), ``degenerate`` and ``degenerate_reason``, ``seconds``
+* every method: ``n_parameters`` (mclust's count for mclust's names), ``log_likelihood``
+  (total, at the EM fit), ``bic``, ``icl``, ``aic`` (Schwarz 1978; lower is better),
+  ``converged``, ``degenerate`` and ``degenerate_reason``, ``seconds``
   (the cell's wall time) and ``compile_seconds`` (the part of it spent tracing and
   compiling, measured from JAX's monitoring events: every new K compiles its programs, a
   cell whose shapes were seen before compiles nothing);
@@ -20,7 +22,10 @@ moved by t per row is off by about 2Nt times the number of iterations left).
 The recommendation (``attrs["best_k"]``, the boolean column ``best``, the rule in
 ``attrs["rule"]``):
 
-* EM: the smallest BIC among the fits that are not degenerate. A maximum-likelihood fit is
+* EM: the smallest BIC (or ICL, ``criterion="icl"``; Biernacki, Celeux & Govaert 2000:
+  BIC plus twice the entropy of the hard classification, as mclust's ``icl``) among the
+  fits that are not degenerate; over several covariance types, the best (type, K) is
+  ``attrs["best_model"]``. A maximum-likelihood fit is
   *degenerate* when some component is empty, has fewer effective rows than its covariance
   needs, or has a singular covariance (:func:`bayes_gmm._checks.degenerate_components`): its
   likelihood is then set by ``reg_covar``, not by the data, and its BIC is meaningless
@@ -40,12 +45,28 @@ import numpy as np
 from . import _checks as C
 from ._cache import CompileClock
 from .bayes.posterior import fit_nuts, fit_svi
-from .densities import log_prob, n_parameters
+from .core.covariance import MCLUST_TYPES
+from .densities import icl, log_prob, n_parameters
 from .fit import fit_em
 
 __all__ = ["compare"]
 
 METHODS = ("em", "nuts", "svi")
+CRITERIA = ("bic", "icl")
+
+
+def _check_families(covariance_type):
+    """(names, grid): one family's name gives a table indexed by K; ``"all"`` (mclust's
+    families) or a list gives one indexed by (covariance_type, n_components)."""
+    if isinstance(covariance_type, str) and covariance_type != "all":
+        return [C.check_covariance_type(covariance_type)], False
+    names = list(MCLUST_TYPES) if covariance_type == "all" else list(covariance_type)
+    if not names:
+        raise ValueError("covariance_type must name at least one family; got an empty list")
+    names = [C.check_covariance_type(t) for t in names]
+    if len(set(names)) != len(names):
+        raise ValueError(f"covariance_type has repeated names: {names}")
+    return names, True
 
 
 def _key(key, random_state):
@@ -77,8 +98,8 @@ EM_DEFAULTS = {"n_init": 10, "tol": 1e-9, "max_iter": 2000, "dtype": np.float64}
 
 
 def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
-            covariance_type: str = "full", key=None, random_state=None, return_fits: bool = False,
-            progress_bar: bool = False, **fit_kwargs):
+            covariance_type="full", key=None, random_state=None, return_fits: bool = False,
+            progress_bar: bool = False, criterion: str = "bic", **fit_kwargs):
     """Fit one mixture per K and rank them by BIC (EM) or ELPD-LOO (NUTS/SVI).
 
     Parameters
@@ -87,10 +108,14 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     n_components : int or sequence of ints, the K to compare.
     method : "em" (BIC/AIC of the maximum-likelihood or MAP fit), "nuts" or "svi"
         (PSIS-LOO of the posterior; BIC/AIC of an EM fit are reported alongside).
-    covariance_type : "full" | "tied" | "diag" | "spherical".
+    covariance_type : one family's name (the table is indexed by K), or ``"all"`` (mclust's
+        families, :data:`bayes_gmm.core.covariance.MCLUST_TYPES`) or a list of names: the
+        table is then indexed by ``(covariance_type, n_components)``, as mclust's BIC table
+        (EM only).
+    criterion : "bic" or "icl", the EM recommendation's criterion (both are columns).
     key, random_state : a `jax.random.key` or an int seed (one or the other is required).
         Each K gets ``jax.random.fold_in(key, K)``.
-    return_fits : if True, also return a dict K -> fit (`EMResult` for EM, InferenceData for
+    return_fits : if True, also return a dict K (or (covariance_type, K)) -> fit (`EMResult` for EM, InferenceData for
         NUTS/SVI).
     progress_bar : one progress bar over the cells; it shows each finished cell's fit and
         compile seconds apart. NUTS fits show their own bars when ``fit_kwargs`` asks for
@@ -123,7 +148,11 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     import pandas as pd
 
     C.check_choice("method", method, METHODS)
-    covariance_type = C.check_covariance_type(covariance_type)
+    C.check_choice("criterion", criterion, CRITERIA)
+    families, grid = _check_families(covariance_type)
+    if grid and method != "em":
+        raise ValueError("compare over several covariance types is EM only (BIC/ICL); for "
+                         f"method={method!r} pass one covariance_type")
     X = C.check_X(X)
     n, d = X.shape
     ks = _check_ks(n_components, n)
@@ -138,51 +167,67 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     bar = None
     if progress_bar:
         from tqdm.auto import tqdm
-        bar = tqdm(total=len(ks), desc=f"compare ({method})", unit="K")
-    for k in ks:
+        bar = tqdm(total=len(ks) * len(families), desc=f"compare ({method})", unit="fit")
+    cells = [(t, k) for t in families for k in ks]
+    for t, k in cells:
+        cell = (t, k) if grid else k
         kk = jax.random.fold_in(key, k)
         with CompileClock() as clock:
-            res, bad = _fit_cell(X, k, kk, covariance_type, em_kwargs, variance, reg_covar,
-                                 dtype, ml)
-            ems[k] = res
+            res, bad = _fit_cell(X, k, kk, t, em_kwargs, variance, reg_covar, dtype, ml)
+            ems[cell] = res
             with C.x64_scope(dtype):
                 loglik = float(np.sum(np.asarray(log_prob(res.params, X), np.float64)))
+                icl_value = float(icl(res.params, X))
             if method != "em":
                 fit = fit_nuts if method == "nuts" else fit_svi
-                idatas[k] = fit(X, k, key=kk, covariance_type=covariance_type, **fit_kwargs)
+                idatas[k] = fit(X, k, key=kk, covariance_type=t, **fit_kwargs)
         p = n_parameters(res.params)
-        rows.append({"n_parameters": p, "log_likelihood": loglik,
-                     "bic": -2.0 * loglik + p * np.log(n), "aic": -2.0 * loglik + 2.0 * p,
+        bic_value = -2.0 * loglik + p * np.log(n)
+        rows.append({"covariance_type": t, "n_components": k, "n_parameters": p,
+                     "log_likelihood": loglik, "bic": bic_value,
+                     "icl": icl_value,
+                     "aic": -2.0 * loglik + 2.0 * p, "converged": bool(res.converged),
                      "degenerate": bool(bad),
                      "degenerate_reason": "; ".join(f"component {i}: {r}"
                                                     for i, r in bad.items()),
                      "seconds": clock.seconds, "compile_seconds": clock.compile_seconds})
         if bar is not None:
-            bar.set_postfix_str(f"K={k}: fit {clock.seconds - clock.compile_seconds:.1f} s "
+            name = f"{t}, K={k}" if grid else f"K={k}"
+            bar.set_postfix_str(f"{name}: fit {clock.seconds - clock.compile_seconds:.1f} s "
                                 f"+ compile {clock.compile_seconds:.1f} s")
             bar.update(1)
     if bar is not None:
         bar.close()
-    table = pd.DataFrame(rows, index=pd.Index(ks, name="n_components"))
+    table = pd.DataFrame(rows)
+    if grid:
+        table = table.set_index(["covariance_type", "n_components"])
+    else:
+        table = table.drop(columns="covariance_type").set_index("n_components")
     flagged = table.index[table["degenerate"]].tolist()
     if flagged:
-        warnings.warn(f"compare: the fits for K = {flagged} are degenerate (see the table's "
-                      "degenerate_reason) and are not recommended", C.DegenerateFitWarning,
-                      stacklevel=2)
+        what = "models" if grid else "K ="
+        warnings.warn(f"compare: the fits for {what} {flagged} are degenerate (see the "
+                      "table's degenerate_reason) and are not recommended",
+                      C.DegenerateFitWarning, stacklevel=2)
 
     if method == "em":
-        ok = table.loc[~table["degenerate"], "bic"]
-        best = int(ok.idxmin()) if len(ok) else None
-        criterion = "bic"
-        rule = "smallest BIC among the fits that are not degenerate"
+        ok = table.loc[~table["degenerate"], criterion]
+        best = ok.idxmin() if len(ok) else None
+        rule = (f"smallest {criterion.upper()} among the fits that are not degenerate")
     else:
         best = _loo_columns(table, idatas, ks)
         criterion = "elpd_loo"
         rule = ("smallest K whose ELPD-LOO is within 2 standard errors of the difference "
                 "(elpd_diff <= 2 * dse) of the top-ranked model")
-    table["best"] = table.index == best
-    table.attrs.update(best_k=best, criterion=criterion, rule=rule, method=method,
-                       covariance_type=covariance_type)
+    table["best"] = [i == best for i in table.index]
+    if grid:
+        best_model = None if best is None else (best[0], int(best[1]))
+        best_k = None if best is None else int(best[1])
+    else:
+        best_model = None if best is None else (families[0], int(best))
+        best_k = None if best is None else int(best)
+    table.attrs.update(best_k=best_k, best_model=best_model, criterion=criterion, rule=rule,
+                       method=method, covariance_type=families if grid else families[0])
     if return_fits:
         return table, (ems if method == "em" else idatas)
     return table

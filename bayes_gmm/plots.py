@@ -319,14 +319,49 @@ def plot_convergence(result, ax=None):
     return ax.figure
 
 
+def _plot_family_grid(table):
+    """BIC or ICL against K, one line (and marker) per covariance type."""
+    crit = table.attrs.get("criterion", "bic")
+    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    families = list(dict.fromkeys(table.index.get_level_values(0)))
+    markers = "osD^v<>phX*P8"
+    for i, t in enumerate(families):
+        sub = table.loc[t]
+        ks = np.asarray(sub.index, int)
+        y = np.asarray(sub[crit], float)
+        line, = ax.plot(ks, y, marker=markers[i % len(markers)], ms=5, lw=1.2, label=t)
+        bad = np.asarray(sub["degenerate"], bool)
+        if bad.any():
+            ax.plot(ks[bad], y[bad], "x", color="tab:red", ms=9, mew=2)
+    best = table.attrs.get("best_model")
+    if best is not None:
+        ax.plot([best[1]], [float(table.loc[best, crit])], "o", ms=14, mfc="none",
+                mec="black", mew=1.5)
+    ax.set_xlabel("number of components K")
+    ax.set_ylabel(f"{crit.upper()} (lower is better)")
+    ax.set_xticks(sorted(set(table.index.get_level_values(1))))
+    ax.legend(ncols=2, fontsize=8, title="covariance type", title_fontsize=8,
+              loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    title = f"{crit.upper()} by covariance type and K"
+    if best is not None:
+        title += f" (best: {best[0]}, K = {best[1]}; red crosses: degenerate)"
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
 def plot_model_selection(table):
     """BIC (and ELPD-LOO ± SE when present) against the number of components.
 
     ``table`` is the DataFrame of :func:`bayes_gmm.compare` (index K; columns ``bic`` and,
     for Bayesian fits, ``elpd_loo`` and ``se``). The recommended K is marked, and
     degenerate fits (column ``degenerate``) are crossed out in red. Returns the
-    Figure: one panel for BIC, a second for ELPD-LOO when available.
+    Figure: one panel for BIC, a second for ELPD-LOO when available. A table over several
+    covariance types (index (covariance_type, n_components)) gives mclust's figure: the
+    chosen criterion against K, one line per covariance type.
     """
+    if getattr(table.index, "nlevels", 1) == 2:
+        return _plot_family_grid(table)
     cols = set(getattr(table, "columns", []))
     has_bic = "bic" in cols
     has_loo = bool("elpd_loo" in cols

@@ -349,6 +349,13 @@ class GaussianMixture(MixtureEstimator):
         with C.x64_scope(self.means_.dtype):
             return float(densities.aic(self._params(), Xa))
 
+    def icl(self, X):
+        """Integrated completed likelihood on X (lower is better): BIC plus twice the
+        entropy of the hard classification (:func:`bayes_gmm.icl`)."""
+        Xa = self._validate_X(X)
+        with C.x64_scope(self.means_.dtype):
+            return float(densities.icl(self._params(), Xa))
+
     def sample(self, n_samples=1):
         """Draw from the fitted mixture.
 

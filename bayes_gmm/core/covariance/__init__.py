@@ -14,7 +14,13 @@ family             ``covariances``     precision Cholesky ``U`` (P = U Uᵀ)
 ``tied``           (D, D)              (D, D) upper triangular
 ``diag``           (K, D)              (K, D) = 1 / sqrt(variances)
 ``spherical``      (K,)                (K,)   = 1 / sqrt(variance)
+mclust's names     (K, D, D)           as ``full``
 =================  ==================  ==========================================
+
+scikit-learn's four are :data:`COVARIANCE_TYPES`; mclust's eigen-decomposed families
+(:mod:`.decomposed`: EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EEV, VEV, EVV, VVV) are
+:data:`MCLUST_TYPES`. ``spherical``/``diag``/``tied``/``full`` are the same models as
+VII/VVI/EEE/VVV with scikit-learn's shapes.
 
 Pure and jittable; nothing inverts or takes a determinant explicitly.
 """
@@ -22,17 +28,22 @@ Pure and jittable; nothing inverts or takes a determinant explicitly.
 from __future__ import annotations
 
 from .base import CovarianceFamily
+from .decomposed import DECOMPOSED
 from .diagonal import Diag, Spherical
 from .matrix import Full, Tied
 
-__all__ = ["CovarianceFamily", "FAMILIES", "COVARIANCE_TYPES", "get_family",
-           "family_from_dims"]
+__all__ = ["CovarianceFamily", "FAMILIES", "COVARIANCE_TYPES", "MCLUST_TYPES",
+           "ALL_COVARIANCE_TYPES", "get_family", "family_from_dims"]
 
 
 # --- the registry --------------------------------------------------------------------------
 
-FAMILIES: dict = {f.name: f for f in (Full(), Tied(), Diag(), Spherical())}
-COVARIANCE_TYPES = tuple(FAMILIES)
+FAMILIES: dict = {f.name: f for f in (Full(), Tied(), Diag(), Spherical()) + DECOMPOSED}
+#: scikit-learn's four names.
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+#: mclust's names implemented (EVE and VVE are not yet).
+MCLUST_TYPES = tuple(f.name for f in DECOMPOSED)
+ALL_COVARIANCE_TYPES = COVARIANCE_TYPES + MCLUST_TYPES
 
 
 def get_family(covariance_type) -> CovarianceFamily:
@@ -41,7 +52,7 @@ def get_family(covariance_type) -> CovarianceFamily:
         return covariance_type
     family = FAMILIES.get(covariance_type) if isinstance(covariance_type, str) else None
     if family is None:
-        raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}; "
+        raise ValueError(f"covariance_type must be one of {ALL_COVARIANCE_TYPES}; "
                          f"got {covariance_type!r}")
     return family
 

@@ -29,6 +29,10 @@ class CovarianceFamily:
     dims: tuple = ()
     shared: bool = False
     whitened: bool = False
+    #: Whether the family has the conjugate prior (MAP-EM, NUTS, SVI); if not, ``nearest``
+    #: names the closest family that has one.
+    has_prior: bool = True
+    nearest: str = ""
 
     def __repr__(self):
         return f"<covariance family {self.name!r}>"

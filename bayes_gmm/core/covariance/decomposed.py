@@ -1,0 +1,183 @@
+r"""mclust's eigen-decomposed families: Σ_k = λ_k D_k A_k D_kᵀ, named by three letters.
+
+Volume λ (det Σ_k = λ^D), shape A (diagonal, det A = 1) and orientation D (orthogonal) are
+each **E**\ qual across components, **V**\ ariable, or the **I**\ dentity (Banfield &
+Raftery 1993; Celeux & Govaert 1995). The covariances are stored as full (K, D, D)
+matrices, so the E-step, densities and figures are those of ``full``; each family only
+brings its maximum-likelihood M-step, its parameter count (mclust's ``nVarParams``) and how
+many rows a component needs.
+
+M-steps, from the centred scatter W_k = Σ_n r_nk (x_n − x̄_k)(x_n − x̄_k)ᵀ, n_k and
+n = Σ_k n_k (Celeux & Govaert 1995, §3–4):
+
+* closed form: EII λ = tr W / (nD); VII λ_k = tr W_k / (n_k D); EEI Σ = diag W / n;
+  VVI Σ_k = diag W_k / n_k; EVI Σ_k = λ B_k with B_k = diag W_k / |diag W_k|^{1/D} and
+  λ = Σ_k |diag W_k|^{1/D} / n; EEE Σ = W / n; EEV Σ_k = L_k (Σ_j Ω_j / n) L_kᵀ from
+  W_k = L_k Ω_k L_kᵀ (eigenvalues in one order); EVV Σ_k = λ C_k with
+  C_k = W_k / |W_k|^{1/D} and λ = Σ_k |W_k|^{1/D} / n; VVV Σ_k = W_k / n_k;
+* by alternating the closed-form maximisations (each one raises the expected
+  complete-data log-likelihood, and the loop starts at the previous parameters, so every
+  EM step is monotone — a generalised EM): VEI (λ_k given B, then B given λ_k), VEE (λ_k
+  given C, then C = normalised Σ_k W_k / λ_k), VEV (λ_k and the common shape A given the
+  orientations L_k of the W_k).
+
+EVE and VVE (a common orientation with varying shapes) need an MM algorithm for the
+orientation (Browne & McNicholas 2014) and are not implemented yet. None of these families
+has a conjugate prior here yet: MAP-EM, NUTS and SVI refuse them (``has_prior``) and name the
+nearest family that has one (``nearest``).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax import lax
+
+from .base import eye
+from .matrix import Full
+
+__all__ = ["DECOMPOSED", "Decomposed"]
+
+#: Inner iterations of the alternating M-steps (VEI, VEE, VEV) per EM step.
+INNER_ITERATIONS = 10
+
+
+def _root_det(m, d):
+    """|M|^{1/D} of SPD matrices (…, D, D), through the log-determinant."""
+    return jnp.exp(jnp.linalg.slogdet(m)[1] / d)
+
+
+def _unit_det_diag(v, d):
+    """A positive vector (…, D) scaled to product 1."""
+    return v / jnp.exp(jnp.mean(jnp.log(v), axis=-1, keepdims=True))
+
+
+def _diag(v):
+    return v[..., :, None] * eye(v.shape[-1], v.dtype)
+
+
+class Decomposed(Full):
+    """A family of the λ_k D_k A_k D_kᵀ decomposition, by its mclust name."""
+
+    has_prior = False
+
+    def __init__(self, name: str, nearest: str):
+        self.name = name
+        self.volume, self.shape_, self.orientation = name
+        self.nearest = nearest
+
+    # --- counts -------------------------------------------------------------------------
+    def n_parameters(self, k, d):
+        vol = {"E": 1, "V": k}[self.volume]
+        shape = {"I": 0, "E": d - 1, "V": k * (d - 1)}[self.shape_]
+        orient = {"I": 0, "E": d * (d - 1) // 2, "V": k * d * (d - 1) // 2}[self.orientation]
+        return vol + shape + orient
+
+    def underdetermined(self, weights, n_eff, d):
+        import numpy as np
+        need = 1
+        if "V" in (self.volume, self.shape_):
+            need = 2
+        if self.orientation == "V":
+            need = d + 1
+        return np.flatnonzero((weights > 0) & (weights * n_eff < need)), need
+
+    # --- the M-step ---------------------------------------------------------------------
+    def ml_covariance(self, S, nk, reg_covar, prev, empty):
+        k, d = S.shape[0], S.shape[-1]
+        n = jnp.sum(nk)
+        cov = getattr(self, "_m_" + self.name)(S, nk, n, prev, k, d)
+        cov = 0.5 * (cov + jnp.swapaxes(cov, -1, -2)) + reg_covar * eye(d, S.dtype)
+        return jnp.where(empty[:, None, None], prev, cov)
+
+    def _m_EII(self, S, nk, n, prev, k, d):
+        lam = jnp.trace(jnp.sum(S, 0)) / (n * d)
+        return jnp.broadcast_to(lam * eye(d, S.dtype), (k, d, d))
+
+    def _m_VII(self, S, nk, n, prev, k, d):
+        lam = jnp.trace(S, axis1=-2, axis2=-1) / (nk * d)
+        return lam[:, None, None] * eye(d, S.dtype)
+
+    def _m_EEI(self, S, nk, n, prev, k, d):
+        v = jnp.diagonal(jnp.sum(S, 0)) / n
+        return jnp.broadcast_to(_diag(v), (k, d, d))
+
+    def _m_VVI(self, S, nk, n, prev, k, d):
+        return _diag(jnp.diagonal(S, axis1=-2, axis2=-1) / nk[:, None])
+
+    def _m_EVI(self, S, nk, n, prev, k, d):
+        dk = jnp.diagonal(S, axis1=-2, axis2=-1)                      # (K, D)
+        root = jnp.exp(jnp.mean(jnp.log(dk), axis=-1))                # |diag W_k|^{1/D}
+        lam = jnp.sum(root) / n
+        return _diag(lam * dk / root[:, None])
+
+    def _m_VEI(self, S, nk, n, prev, k, d):
+        dk = jnp.diagonal(S, axis1=-2, axis2=-1)                      # (K, D)
+        # Start at the previous common shape: B ∝ the mean of diag Σ_k / λ_k.
+        pv = jnp.diagonal(prev, axis1=-2, axis2=-1)
+        b = _unit_det_diag(jnp.mean(_unit_det_diag(pv, d), 0), d)
+
+        def step(_, b):
+            lam = jnp.sum(dk / b, -1) / (nk * d)                        # λ_k given B
+            return _unit_det_diag(jnp.sum(dk / lam[:, None], 0), d)     # B given λ_k
+
+        b = lax.fori_loop(0, INNER_ITERATIONS, step, b)
+        lam = jnp.sum(dk / b, -1) / (nk * d)
+        return _diag(lam[:, None] * b)
+
+    def _m_EEE(self, S, nk, n, prev, k, d):
+        return jnp.broadcast_to(jnp.sum(S, 0) / n, (k, d, d))
+
+    def _m_VEE(self, S, nk, n, prev, k, d):
+        # Start at the previous common shape-and-orientation C = Σ_k / λ_k (det 1).
+        c = jnp.mean(prev / _root_det(prev, d)[:, None, None], 0)
+        c = c / _root_det(c, d)
+
+        def step(_, c):
+            lam = jnp.trace(jnp.linalg.solve(c, S), axis1=-2, axis2=-1) / (nk * d)
+            c = jnp.sum(S / lam[:, None, None], 0)
+            c = 0.5 * (c + c.T)
+            return c / _root_det(c, d)
+
+        c = lax.fori_loop(0, INNER_ITERATIONS, step, c)
+        lam = jnp.trace(jnp.linalg.solve(c, S), axis1=-2, axis2=-1) / (nk * d)
+        return lam[:, None, None] * c
+
+    def _m_EEV(self, S, nk, n, prev, k, d):
+        omega, vec = jnp.linalg.eigh(S)                  # ascending eigenvalues, every k
+        common = jnp.sum(omega, 0) / n
+        return (vec * common) @ jnp.swapaxes(vec, -1, -2)
+
+    def _m_VEV(self, S, nk, n, prev, k, d):
+        omega, vec = jnp.linalg.eigh(S)                  # orientations L_k, ascending Ω_k
+        pe = jnp.linalg.eigvalsh(prev)                   # the previous common shape
+        a = _unit_det_diag(jnp.mean(_unit_det_diag(pe, d), 0), d)
+
+        def step(_, a):
+            lam = jnp.sum(omega / a, -1) / (nk * d)
+            return _unit_det_diag(jnp.sum(omega / lam[:, None], 0), d)
+
+        a = lax.fori_loop(0, INNER_ITERATIONS, step, a)
+        lam = jnp.sum(omega / a, -1) / (nk * d)
+        return (vec * (lam[:, None] * a)[:, None, :]) @ jnp.swapaxes(vec, -1, -2)
+
+    def _m_EVV(self, S, nk, n, prev, k, d):
+        root = _root_det(S, d)                           # |W_k|^{1/D}
+        lam = jnp.sum(root) / n
+        return lam * S / root[:, None, None]
+
+    def _m_VVV(self, S, nk, n, prev, k, d):
+        return S / nk[:, None, None]
+
+    # --- no conjugate prior yet -----------------------------------------------------------
+    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d):
+        raise NotImplementedError(f"covariance_type={self.name!r} has no MAP M-step yet")
+
+    def covariance_prior(self, nu, psi, k, d):
+        raise NotImplementedError(f"covariance_type={self.name!r} has no prior yet")
+
+
+#: mclust's names, each with the nearest family that has a prior (for error messages).
+DECOMPOSED = tuple(Decomposed(name, nearest) for name, nearest in (
+    ("EII", "spherical"), ("VII", "spherical"), ("EEI", "diag"), ("VEI", "diag"),
+    ("EVI", "diag"), ("VVI", "diag"), ("EEE", "tied"), ("VEE", "tied"), ("EEV", "full"),
+    ("VEV", "full"), ("EVV", "full"), ("VVV", "full")))
