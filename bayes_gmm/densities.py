@@ -132,7 +132,7 @@ def decompose(params: GMMParams):
     """The eigen-decomposition Σ_k = λ_k D_k A_k D_kᵀ of every component (Banfield &
     Raftery 1993; mclust's ``sigma2decomp``), for any covariance type.
 
-    Returns ``(volume (K,), shape (K, D), orientation (K, D, D))``: λ_k = |Σ_k|^{1/D}; A_k
+    Returns ``(volume (K,), shape (K, D), orientation (K, D, D))``: λ_k = det(Σ_k)^{1/D}; A_k
     the eigenvalues over λ_k, decreasing, with product 1; D_k the matching unit
     eigenvectors as columns (their signs are arbitrary), so that
     Σ_k = λ_k D_k diag(A_k) D_kᵀ.

@@ -18,7 +18,7 @@ mclust's names     (K, D, D)           as ``full``
 =================  ==================  ==========================================
 
 scikit-learn's four are :data:`COVARIANCE_TYPES`; mclust's eigen-decomposed families
-(:mod:`.decomposed`: EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EEV, VEV, EVV, VVV) are
+(``decomposed.py``: EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EEV, VEV, EVV, VVV) are
 :data:`MCLUST_TYPES`. ``spherical``/``diag``/``tied``/``full`` are the same models as
 VII/VVI/EEE/VVV with scikit-learn's shapes.
 

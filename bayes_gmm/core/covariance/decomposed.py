@@ -1,6 +1,6 @@
 r"""mclust's eigen-decomposed families: Σ_k = λ_k D_k A_k D_kᵀ, named by three letters.
 
-Volume λ (det Σ_k = λ^D), shape A (diagonal, det A = 1) and orientation D (orthogonal) are
+Volume λ (det Σ_k = λ_k^D), shape A (diagonal, det A = 1) and orientation D (orthogonal) are
 each **E**\ qual across components, **V**\ ariable, or the **I**\ dentity (Banfield &
 Raftery 1993; Celeux & Govaert 1995). The covariances are stored as full (K, D, D)
 matrices, so the E-step, densities and figures are those of ``full``; each family only
@@ -11,10 +11,10 @@ M-steps, from the centred scatter W_k = Σ_n r_nk (x_n − x̄_k)(x_n − x̄_k)
 n = Σ_k n_k (Celeux & Govaert 1995, §3–4):
 
 * closed form: EII λ = tr W / (nD); VII λ_k = tr W_k / (n_k D); EEI Σ = diag W / n;
-  VVI Σ_k = diag W_k / n_k; EVI Σ_k = λ B_k with B_k = diag W_k / |diag W_k|^{1/D} and
-  λ = Σ_k |diag W_k|^{1/D} / n; EEE Σ = W / n; EEV Σ_k = L_k (Σ_j Ω_j / n) L_kᵀ from
+  VVI Σ_k = diag W_k / n_k; EVI Σ_k = λ B_k with B_k = diag W_k / det(diag W_k)^{1/D} and
+  λ = Σ_k det(diag W_k)^{1/D} / n; EEE Σ = W / n; EEV Σ_k = L_k (Σ_j Ω_j / n) L_kᵀ from
   W_k = L_k Ω_k L_kᵀ (eigenvalues in one order); EVV Σ_k = λ C_k with
-  C_k = W_k / |W_k|^{1/D} and λ = Σ_k |W_k|^{1/D} / n; VVV Σ_k = W_k / n_k;
+  C_k = W_k / det(W_k)^{1/D} and λ = Σ_k det(W_k)^{1/D} / n; VVV Σ_k = W_k / n_k;
 * by alternating the closed-form maximisations (each one raises the expected
   complete-data log-likelihood, and the loop starts at the previous parameters, so every
   EM step is monotone — a generalised EM): VEI (λ_k given B, then B given λ_k), VEE (λ_k
@@ -42,7 +42,7 @@ INNER_ITERATIONS = 10
 
 
 def _root_det(m, d):
-    """|M|^{1/D} of SPD matrices (…, D, D), through the log-determinant."""
+    """det(M)^{1/D} of SPD matrices (…, D, D), through the log-determinant."""
     return jnp.exp(jnp.linalg.slogdet(m)[1] / d)
 
 
@@ -106,7 +106,7 @@ class Decomposed(Full):
 
     def _m_EVI(self, S, nk, n, prev, k, d):
         dk = jnp.diagonal(S, axis1=-2, axis2=-1)                      # (K, D)
-        root = jnp.exp(jnp.mean(jnp.log(dk), axis=-1))                # |diag W_k|^{1/D}
+        root = jnp.exp(jnp.mean(jnp.log(dk), axis=-1))                # det(diag W_k)^{1/D}
         lam = jnp.sum(root) / n
         return _diag(lam * dk / root[:, None])
 
@@ -161,7 +161,7 @@ class Decomposed(Full):
         return (vec * (lam[:, None] * a)[:, None, :]) @ jnp.swapaxes(vec, -1, -2)
 
     def _m_EVV(self, S, nk, n, prev, k, d):
-        root = _root_det(S, d)                           # |W_k|^{1/D}
+        root = _root_det(S, d)                           # det(W_k)^{1/D}
         lam = jnp.sum(root) / n
         return lam * S / root[:, None, None]
 
