@@ -333,7 +333,7 @@ def cmd_demo(args) -> int:
                   out / "posterior_components.png"),
         save_figure(plots.plot_uncertainty(X, idata, threshold=threshold,
                                      feature_names=names), out / "uncertainty.png"),
-        save_figure(plots.plot_trace(idata), out / "trace.png"),
+        save_figure(plots.plot_trace(idata, feature_names=names), out / "trace.png"),
         save_figure(plots.plot_coclustering(idata, X), out / "coclustering.png"),
     ]
     idata.to_netcdf(str(out / "idata.nc"))

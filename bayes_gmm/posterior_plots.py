@@ -89,7 +89,7 @@ def _trace_row(ax_d, ax_t, values, colors, labels):
 
 def plot_trace(idata, var_names=("weights", "means"), reference=None, by="component",
                features=None, max_features: int = MAX_TRACE_FEATURES, feature_names=None,
-               **kwargs):
+               standardize: bool = True, **kwargs):
     """Posterior densities and traces grouped by component; returns the Figure.
 
     ``by="component"`` (default): a ``weights`` row (one line per component, in the
@@ -110,6 +110,10 @@ def plot_trace(idata, var_names=("weights", "means"), reference=None, by="compon
         sequence of feature indices or names.
     feature_names : D labels (default: the posterior's ``feature`` coordinate when it holds
         names, else ``x0 … x{D−1}``).
+    standardize : draw each mean as (draw − its posterior mean) / its posterior sd, so
+        features in different units (minutes and seconds, pixels near 0 and near 16) share
+        a panel without flattening each other; mixing and chains apart show the same. The
+        values themselves are in :func:`plot_forest`. False draws the raw values.
 
     Returns
     -------
@@ -146,8 +150,15 @@ def plot_trace(idata, var_names=("weights", "means"), reference=None, by="compon
         names = posterior_feature_names(idata, feature_names)
         idx, note = select_features(features, names, posterior_mean(idata), int(max_features))
         means = np.asarray(post["means"], np.float64)[..., idx]   # (chain, draw, K, F)
+        what = "means"
+        if standardize:
+            sd = means.std(axis=(0, 1))
+            means = (means - means.mean(axis=(0, 1))) / np.where(sd > 0, sd, 1.0)
+            what = "means (z)"
+            zs = "standardised per feature, (draw − posterior mean) / posterior sd"
+            note = f"{note}; {zs}" if note else zs
         fcolors = _feature_colors(len(idx))
-        rows += [(f"component {c}\nmeans", colors[c], means[:, :, c], fcolors,
+        rows += [(f"component {c}\n{what}", colors[c], means[:, :, c], fcolors,
                   [names[i] for i in idx]) for c in range(k)]
     fig = Figure(figsize=(10.0, 0.7 + 1.6 * len(rows)), layout="constrained")
     axes = fig.subplots(len(rows), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 2.4]})

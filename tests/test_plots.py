@@ -399,9 +399,14 @@ def test_trace_grouped_by_component(named_idata):
         lines = axes[c + 1, 1].get_lines()
         assert len(lines) == 4 * 2
         f = NAMES.index(names[0])
-        np.testing.assert_allclose(lines[0].get_ydata(),
-                                   named_idata.posterior["means"].values[0, :, c, f])
-    fig = plots.plot_trace(named_idata, features="all")
+        m = named_idata.posterior["means"].values[:, :, c, f]
+        np.testing.assert_allclose(lines[0].get_ydata(), (m[0] - m.mean()) / m.std())
+    assert "standardised" in fig.get_suptitle()
+    raw = plots.plot_trace(named_idata, max_features=4, standardize=False)
+    f = NAMES.index(names[0])
+    np.testing.assert_allclose(raw.axes[3].get_lines()[0].get_ydata(),
+                               named_idata.posterior["means"].values[0, :, 0, f])
+    fig = plots.plot_trace(named_idata, features="all", standardize=False)
     assert _legend_names(fig.axes[3]) == NAMES and not fig.get_suptitle()
     fig = plots.plot_trace(named_idata, var_names="means", features=["f5", 0])
     assert len(fig.axes) == 2 * k and _legend_names(fig.axes[1]) == ["f5", "f0"]
@@ -454,6 +459,6 @@ def test_forest_and_trace_relabel_against_a_reference(named_idata):
     fig = plots.plot_forest(named_idata, reference=ref)
     hdi = az.hdi(named_idata, var_names=["means"])["means"].values
     np.testing.assert_allclose([x for _, x in _hdi_lines(fig.axes[1])], hdi[1])
-    fig = plots.plot_trace(named_idata, reference=ref)
+    fig = plots.plot_trace(named_idata, reference=ref, standardize=False)
     np.testing.assert_allclose(fig.axes[3].get_lines()[0].get_ydata(),
                                named_idata.posterior["means"].values[0, :, 1, 2])
