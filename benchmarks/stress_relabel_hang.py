@@ -18,7 +18,6 @@ import time
 import warnings
 
 import jax
-import numpy as np
 
 import bayes_gmm as bg
 
