@@ -19,7 +19,7 @@ from .core.em import EMResult, SuffStats
 from .core.params import GMMParams
 from .core.prior import GMMPrior
 from .densities import aic, bic, decompose, icl, log_prob, predict, responsibilities, sample
-from .estimators import BayesianGaussianMixture, GaussianMixture
+from .estimators import BayesianGaussianMixture, GaussianMixture, GaussianMixtureIC
 from .fit import EMGridResult, fit_em, fit_em_grid, fit_em_many
 from .io import load, save
 from .model_selection import compare
@@ -31,7 +31,7 @@ COMPILATION_CACHE_DIR = enable_compilation_cache()
 
 __all__ = [
     "BayesianGaussianMixture", "COMPILATION_CACHE_DIR", "DegenerateFitWarning", "DiagnosticWarning", "EMGridResult",
-    "EMResult", "GMMParams", "GMMPrior", "GaussianMixture", "SuffStats", "__version__",
+    "EMResult", "GMMParams", "GMMPrior", "GaussianMixture", "GaussianMixtureIC", "SuffStats", "__version__",
     "aic", "assignment_probabilities", "bic", "check_diagnostics", "coclustering", "compare",
     "decompose",
     "discriminant_directions", "fit_em", "fit_em_grid", "fit_em_many", "fit_em_stream",

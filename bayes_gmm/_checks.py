@@ -367,6 +367,7 @@ WEIGHTS_SUM_ATOL = 1e-6
 def check_init_params(p: GMMParams, k, d, covariance_type, dtype, name="init") -> GMMParams:
     """Initial `GMMParams`: shapes, finiteness, weights on the simplex, valid covariances."""
     fam = get_family(covariance_type)
+    fam.check_features(d)
     if p.covariance_type != fam.name:
         raise ValueError(f"{name} has covariance_type {p.covariance_type!r} but "
                          f"covariance_type={fam.name!r}")

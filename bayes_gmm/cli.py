@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from .core.covariance import ALL_COVARIANCE_TYPES
-from .report import (CONSOLE_COMPONENTS, format_components, jsonable, posterior_mean,
-                     save_figure, standardize, write_assignments)
+from .report import (CONSOLE_COMPONENTS, format_components, format_table, jsonable,
+                     posterior_mean, save_figure, standardize, write_assignments)
 from .tables import DataError, read_table
 
 PROG = "bayes-gmm"
@@ -56,6 +56,18 @@ def _parse_ks(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"expected K >= 1 as '3', a range '1..6' or a list '1,2,4'; got {text!r}")
     return sorted(set(ks))
+
+
+def _covariance_types(text: str):
+    """'full', 'all' or 'EEE,VVV' -> a name, "all" or a list of names."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in names if t not in ALL_COVARIANCE_TYPES]
+    if text.strip() == "all":
+        return "all"
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"expected 'all' or names from "
+                                         f"{', '.join(ALL_COVARIANCE_TYPES)}; got {text!r}")
+    return names[0] if len(names) == 1 else names
 
 
 def _positive_int(text: str) -> int:
@@ -257,13 +269,16 @@ def cmd_compare(args) -> int:
     prior = _prior(args)
     if prior is not None:
         kwargs["prior"] = prior
+    if args.method == "em":
+        kwargs["criterion"] = args.criterion
     table = compare(X, args.k, method=args.method, covariance_type=args.covariance_type,
                     random_state=args.seed, progress_bar=not args.no_progress, **kwargs)
-    import pandas as pd
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(table.to_string())
+    print(format_table(table))
     if table.attrs["best_k"] is None:
         print("no K recommended: every fit is degenerate (see degenerate_reason)")
+    elif table.index.nlevels == 2:
+        family, k = table.attrs["best_model"]
+        print(f"recommended model: {family} with K = {k} ({table.attrs['rule']})")
     else:
         print(f"recommended K = {table.attrs['best_k']} ({table.attrs['rule']})")
     table.to_csv(out / "compare.csv")
@@ -358,7 +373,7 @@ def _add_bayes_options(p, default_warmup=500, default_samples=1000):
                    help="SVI optimisation steps (default %(default)s)")
 
 
-def _add_data_options(p):
+def _add_data_options(p, grid=False):
     p.add_argument("data", metavar="DATA",
                    help="CSV or whitespace-separated text file; header row auto-detected")
     t = p.add_argument_group("reading DATA (pandas; see bayes_gmm.tables)")
@@ -376,8 +391,16 @@ def _add_data_options(p):
                    help="name or 0-based position of a column of row labels (not fitted)")
     p.add_argument("--method", choices=("em", "nuts", "svi"), default="em",
                    help="em: maximum likelihood; nuts/svi: full posterior (default %(default)s)")
-    p.add_argument("--covariance-type", choices=ALL_COVARIANCE_TYPES,
-                   default="full", help="covariance structure (default %(default)s)")
+    if grid:
+        p.add_argument("--covariance-type", type=_covariance_types, default="full",
+                       help="covariance structure (default %(default)s): one name, 'all' "
+                            "(mclust's fourteen families; E and V for one column) or a "
+                            "comma-separated list, which gives mclust's family x K table")
+        p.add_argument("--criterion", choices=("bic", "icl"), default="bic",
+                       help="what recommends the EM model (default %(default)s)")
+    else:
+        p.add_argument("--covariance-type", choices=ALL_COVARIANCE_TYPES, default="full",
+                       help="covariance structure (default %(default)s)")
     t.add_argument("--columns", type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
                    default=None, help="comma-separated column names (or 0-based positions) "
                    "to fit, chosen before parsing (skips text columns); default all")
@@ -454,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Fit K = each of the given values and tabulate BIC/AIC "
                           "(and ELPD-LOO for Bayesian methods); write compare.csv and "
                           "model_selection.png.")
-    _add_data_options(cmp_)
+    _add_data_options(cmp_, grid=True)
     cmp_.add_argument("-k", "--n-components", dest="k", type=_parse_ks, default=[1, 2, 3, 4, 5, 6],
                       help="K values: '1..6' (default), '2,3,5' or '3'")
     cmp_.add_argument("--out", default="bayes_gmm_compare",

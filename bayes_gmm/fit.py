@@ -42,7 +42,9 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
     X : (N, D) array. Computed in its own dtype (float32 or float64).
     n_components : int K.
     key : a `jax.random.key` (an int seed is accepted too).
-    covariance_type : "full" | "tied" | "diag" | "spherical".
+    covariance_type : "full" | "tied" | "diag" | "spherical" (scikit-learn's names), one of
+        mclust's fourteen (``"EII"`` … ``"VVV"``; covariances (K, D, D)), or for one
+        feature mclust's ``"E"`` / ``"V"`` (:mod:`bayes_gmm.core.covariance`).
     prior : `GMMPrior` for MAP, or None for maximum likelihood. ``GMMPrior()``'s
         defaults come from X (:mod:`bayes_gmm.core.prior`): its covariance scale from a
         maximum-likelihood pilot fit (:func:`bayes_gmm.core.em.pilot_target`), run first.

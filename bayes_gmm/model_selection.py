@@ -45,7 +45,7 @@ import numpy as np
 from . import _checks as C
 from ._cache import CompileClock
 from .bayes.posterior import fit_nuts, fit_svi
-from .core.covariance import MCLUST_TYPES
+from .core.covariance import MCLUST_TYPES, MCLUST_TYPES_1D
 from .densities import icl, log_prob, n_parameters
 from .fit import fit_em
 
@@ -55,12 +55,16 @@ METHODS = ("em", "nuts", "svi")
 CRITERIA = ("bic", "icl")
 
 
-def _check_families(covariance_type):
+def _check_families(covariance_type, d):
     """(names, grid): one family's name gives a table indexed by K; ``"all"`` (mclust's
-    families) or a list gives one indexed by (covariance_type, n_components)."""
+    families: the fourteen, or E and V for one feature) or a list gives one indexed by
+    (covariance_type, n_components)."""
     if isinstance(covariance_type, str) and covariance_type != "all":
         return [C.check_covariance_type(covariance_type)], False
-    names = list(MCLUST_TYPES) if covariance_type == "all" else list(covariance_type)
+    if covariance_type == "all":
+        names = list(MCLUST_TYPES_1D if d == 1 else MCLUST_TYPES)
+    else:
+        names = list(covariance_type)
     if not names:
         raise ValueError("covariance_type must name at least one family; got an empty list")
     names = [C.check_covariance_type(t) for t in names]
@@ -109,14 +113,15 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     method : "em" (BIC/AIC of the maximum-likelihood or MAP fit), "nuts" or "svi"
         (PSIS-LOO of the posterior; BIC/AIC of an EM fit are reported alongside).
     covariance_type : one family's name (the table is indexed by K), or ``"all"`` (mclust's
-        families, :data:`bayes_gmm.core.covariance.MCLUST_TYPES`) or a list of names: the
+        fourteen families, :data:`bayes_gmm.core.covariance.MCLUST_TYPES`, or ``E`` and
+        ``V`` when X has one feature) or a list of names: the
         table is then indexed by ``(covariance_type, n_components)``, as mclust's BIC table
         (EM only).
     criterion : "bic" or "icl", the EM recommendation's criterion (both are columns).
     key, random_state : a `jax.random.key` or an int seed (one or the other is required).
         Each K gets ``jax.random.fold_in(key, K)``.
-    return_fits : if True, also return a dict K (or (covariance_type, K)) -> fit (`EMResult` for EM, InferenceData for
-        NUTS/SVI).
+    return_fits : if True, also return a dict K (or (covariance_type, K)) -> fit
+        (`EMResult` for EM, InferenceData for NUTS/SVI).
     progress_bar : one progress bar over the cells; it shows each finished cell's fit and
         compile seconds apart. NUTS fits show their own bars when ``fit_kwargs`` asks for
         them.
@@ -149,12 +154,12 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
 
     C.check_choice("method", method, METHODS)
     C.check_choice("criterion", criterion, CRITERIA)
-    families, grid = _check_families(covariance_type)
+    X = C.check_X(X)
+    n, d = X.shape
+    families, grid = _check_families(covariance_type, d)
     if grid and method != "em":
         raise ValueError("compare over several covariance types is EM only (BIC/ICL); for "
                          f"method={method!r} pass one covariance_type")
-    X = C.check_X(X)
-    n, d = X.shape
     ks = _check_ks(n_components, n)
     key = _key(key, random_state)
 

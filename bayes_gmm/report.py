@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CONSOLE_COMPONENTS", "CONSOLE_FEATURES", "format_components", "jsonable",
+__all__ = ["CONSOLE_COMPONENTS", "CONSOLE_FEATURES", "format_components", "format_table",
+           "jsonable",
            "posterior_mean", "save_figure", "standardize", "write_assignments"]
 
 
@@ -43,6 +44,26 @@ def format_components(weights, means, names) -> str:
                 if len(names) > CONSOLE_FEATURES else "")
         lines.append(f"  component {k}: weight {w:.4f}  mean ({mean}{more})")
     return "\n".join(lines)
+
+
+def format_table(table) -> str:
+    """:func:`bayes_gmm.compare`'s table for the console. A family × K table is shown as
+    mclust shows it: the criterion with one row per K and one column per family
+    (degenerate cells blank, as mclust's NA), then the three best models."""
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        if table.index.nlevels == 1:
+            return table.to_string()
+        crit = table.attrs["criterion"]
+        shown = table[crit].where(~table["degenerate"])
+        wide = shown.unstack(0)[list(dict.fromkeys(table.index.get_level_values(0)))]
+        top = shown.dropna().sort_values().head(3)
+        best = ", ".join(f"{t},{k} {v:.3f}" for (t, k), v in top.items())
+        return (f"{crit.upper()} (lower is better; mclust prints minus this), by "
+                f"n_components (rows) and covariance_type (columns); blank: degenerate\n"
+                + wide.to_string(float_format=lambda v: f"{v:.3f}", na_rep="")
+                + f"\nTop 3 models by {crit.upper()}: {best}")
 
 
 def jsonable(a):

@@ -17,7 +17,7 @@ EM = dict(n_init=10, tol=1e-9, max_iter=2000, dtype=np.float64)
 #: the issue; mclust runs one EM per cell from hierarchical clustering, so the best of 10
 #: restarts must reach or beat each cell, and match the K = 1 cells (closed form).
 MCLUST_FAITHFUL = {(1, "EII"): -4024.721, (1, "EEI"): -3055.835, (1, "EEE"): -2607.623,
-                   (2, "VVV"): -2322.192, (2, "EEE"): -2325.220, (2, "VEI"): -2350.607,
+                   (2, "VVV"): -2322.192, (2, "VVE"): -2320.433, (2, "EEE"): -2325.220, (2, "VEI"): -2350.607,
                    (3, "EEE"): -2314.316, (3, "VEE"): -2322.103}
 
 
@@ -160,6 +160,8 @@ def test_counts_are_mclusts(x64):
     d, g = 3, 4
     expect_var = {"EII": 1, "VII": g, "EEI": d, "VEI": g + d - 1, "EVI": 1 + g * (d - 1),
                   "VVI": g * d, "EEE": d * (d + 1) // 2, "VEE": g + (d - 1) + d * (d - 1) // 2,
+                  "EVE": 1 + g * (d - 1) + d * (d - 1) // 2,
+                  "VVE": g + g * (d - 1) + d * (d - 1) // 2,
                   "EEV": 1 + (d - 1) + g * d * (d - 1) // 2,
                   "VEV": g + (d - 1) + g * d * (d - 1) // 2, "EVV": 1 - g + g * d * (d + 1) // 2,
                   "VVV": g * d * (d + 1) // 2}
@@ -248,3 +250,117 @@ def test_compare_grid_figure_and_errors(faithful, faithful_grid):
         bg.compare(faithful, [2], criterion="aic", key=0)
     with pytest.raises(ValueError, match="repeated"):
         bg.compare(faithful, [2], covariance_type=["EII", "EII"], key=0)
+
+
+def test_an_emptied_component_keeps_its_covariance_and_the_others_stay_finite(x64, faithful):
+    # A third component far from every row gets no responsibility (exactly 0 in float64);
+    # families that share volume, shape or orientation must not divide by its empty scatter.
+    X = np.asarray(faithful, np.float64)
+    means = np.array([[2.0, 55.0], [4.4, 80.0], [1e4, 1e4]])
+    cov = np.stack([np.diag([0.1, 30.0]), np.diag([0.2, 40.0]), np.diag([0.3, 50.0])])
+    for name in MCLUST_TYPES:
+        start = bg.GMMParams(np.array([0.4, 0.5, 0.1]), means, cov, name)
+        with pytest.warns(bg.DegenerateFitWarning, match=r"component\(s\) \[2\] are empty"):
+            res = bg.fit_em(X, 3, key=jax.random.key(0), covariance_type=name, init=start,
+                            max_iter=20, tol=0.0, dtype=np.float64)
+        c = np.asarray(res.params.covariances)
+        assert np.all(np.isfinite(c)) and np.all(np.isfinite(np.asarray(res.params.means))), name
+        assert float(res.params.weights[2]) < 1e-12, name
+        assert np.all(np.linalg.eigvalsh(c) > 0), name
+        t = np.asarray(res.trace)
+        t = t[np.isfinite(t)][1:]          # (the start is not of the family's form)
+        assert np.all(np.diff(t) >= -1e-10 * np.abs(t[1:])), name
+
+
+@pytest.mark.parametrize("sk,mc", [("tied", "E"), ("spherical", "V")])
+def test_one_dimensional_e_and_v_are_equal_and_unequal_variances(x64, faithful, sk, mc):
+    X = np.asarray(faithful, np.float64)[:, :1]
+    a = bg.fit_em(X, 3, key=jax.random.key(2), covariance_type=sk, tol=1e-12, max_iter=300,
+                  dtype=np.float64, init="kmeans")
+    b = bg.fit_em(X, 3, key=jax.random.key(2), covariance_type=mc, tol=1e-12, max_iter=300,
+                  dtype=np.float64, init="kmeans")
+    assert b.params.covariances.shape == (3, 1, 1)
+    full_a = np.asarray(a.params.family.to_full(a.params.covariances, 3, 1))
+    np.testing.assert_allclose(np.asarray(b.params.covariances), full_a, rtol=1e-10)
+    assert float(b.objective) == pytest.approx(float(a.objective), rel=1e-12)
+    # mclust's counts: E has one variance, V one per component
+    assert n_parameters(b.params) == 3 + 2 + (1 if mc == "E" else 3)
+    with pytest.raises(ValueError, match=f"'{mc}' is mclust's name for one-dimensional data; "
+                                         "X has 2 features"):
+        bg.fit_em(np.asarray(faithful), 2, key=0, covariance_type=mc)
+
+
+def test_compare_all_on_one_feature_is_e_and_v(x64, faithful):
+    X = np.asarray(faithful, np.float64)[:, :1]
+    t = bg.compare(X, [1, 2], covariance_type="all", random_state=0, n_init=3)
+    assert list(t.index.get_level_values(0).unique()) == ["E", "V"]
+    # K = 1: both are the sample variance (closed form)
+    v = X.var()
+    ll1 = -0.5 * len(X) * (np.log(2 * np.pi * v) + 1)
+    assert t.loc[("E", 1), "log_likelihood"] == pytest.approx(ll1, rel=1e-10)
+    assert t.loc[("V", 1), "log_likelihood"] == pytest.approx(ll1, rel=1e-10)
+
+
+@pytest.fixture(scope="module")
+def iris_ic():
+    from sklearn.datasets import load_iris
+    X = load_iris().data
+    gm = bg.GaussianMixtureIC([1, 2, 3], covariance_type=["VEV", "VVV", "EEE"],
+                              random_state=0).fit(X)
+    return X, gm
+
+
+def test_gaussian_mixture_ic_chooses_mclusts_model_on_iris(iris_ic):
+    X, gm = iris_ic
+    # mclust's choice on iris: VEV with 2 components, BIC −561.7285 (its sign), logL −215.7259
+    assert (gm.covariance_type_, gm.n_components_) == ("VEV", 2)
+    assert gm.best_criterion_ <= 561.7285 + 0.01
+    assert gm.score(X) * len(X) >= -215.7259 - 0.01
+    # the estimator is the table's cell: its own bic, parameters and predictions agree
+    t = gm.criterion_
+    assert gm.bic(X) == pytest.approx(t.loc[("VEV", 2), "bic"], rel=1e-10)
+    assert gm.bic(X) == pytest.approx(gm.best_criterion_, rel=1e-12)
+    assert bool(t.loc[("VEV", 2), "best"]) and t["bic"].min() == pytest.approx(gm.bic(X))
+    p = bg.GMMParams(gm.weights_, gm.means_, gm.covariances_, "VEV")
+    np.testing.assert_array_equal(gm.predict(X), np.asarray(bg.predict(p, X)))
+    assert gm.covariances_.shape == (2, 4, 4) and gm.precisions_.shape == (2, 4, 4)
+    np.testing.assert_allclose(gm.precisions_ @ gm.covariances_, np.broadcast_to(np.eye(4),
+                               (2, 4, 4)), atol=1e-8)
+
+
+def test_gaussian_mixture_ic_follows_the_sklearn_protocol(iris_ic):
+    from sklearn.base import clone
+    X, gm = iris_ic
+    c = clone(gm)
+    assert c.get_params()["covariance_type"] == ["VEV", "VVV", "EEE"]
+    assert c.get_params()["criterion"] == "bic" and not hasattr(c, "weights_")
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        bg.GaussianMixtureIC(criterion="aicc").fit(X)
+    with pytest.raises(ValueError, match="init_params must be one of"):
+        bg.GaussianMixtureIC(init_params="hc").fit(X)
+
+
+def test_cli_compare_prints_mclusts_table(x64, faithful, tmp_path, capsys):
+    import pandas as pd
+    from bayes_gmm import cli
+    X = np.asarray(faithful, np.float64)
+    path = tmp_path / "faithful.csv"
+    np.savetxt(path, X, delimiter=",", header="eruptions,waiting", comments="")
+    args = cli.build_parser().parse_args(["compare", str(path), "--covariance-type", "all"])
+    assert args.covariance_type == "all"
+    out = tmp_path / "cmp"
+    assert cli.main(["compare", str(path), "-k", "1..2", "--covariance-type", "EEE,VVE",
+                     "--criterion", "icl", "--out", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "ICL (lower is better" in text and "recommended model: VVE with K = 2" in text
+    lines = text.splitlines()
+    header = next(i for i, s in enumerate(lines) if s.split()[:3] == ["covariance_type",
+                                                                       "EEE", "VVE"])
+    row2 = lines[header + 3].split()
+    assert row2[0] == "2"
+    table = pd.read_csv(out / "compare.csv", index_col=[0, 1])
+    assert float(row2[2]) == pytest.approx(table.loc[("VVE", 2), "icl"], abs=1e-3)
+    assert (out / "model_selection.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        cli.main(["compare", str(path), "--covariance-type", "EEE,XYZ"])
+    assert "expected 'all' or names" in capsys.readouterr().err

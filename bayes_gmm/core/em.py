@@ -323,6 +323,7 @@ def initialize(key, X, w, center, scale, floor, prior, reg_covar, *, k, covarian
     """Parameters (in centred coordinates) after the initial assignment and one M-step."""
     fam = get_family(covariance_type)
     d = X.shape[1]
+    fam.check_features(d)
     stats, shift = initial_stats(key, X, w, center, k, fam, init, batch_size)
     # An initial cluster left empty takes the data's overall scale.
     fallback = GMMParams(jnp.full((k,), 1.0 / k, X.dtype), shift,

@@ -1,11 +1,13 @@
 """scikit-learn-style estimators over the functional core: `GaussianMixture` (EM, ML or
-MAP) and `BayesianGaussianMixture` (the posterior by NUTS or SVI)."""
+MAP), `GaussianMixtureIC` (family and K chosen by BIC/ICL) and `BayesianGaussianMixture`
+(the posterior by NUTS or SVI)."""
 
 from ._base import exception_classes
 from .bayesian import BayesianGaussianMixture
 from .gaussian import GaussianMixture
+from .model_choice import GaussianMixtureIC
 
-__all__ = ["GaussianMixture", "BayesianGaussianMixture", "NotFittedError",
+__all__ = ["GaussianMixture", "GaussianMixtureIC", "BayesianGaussianMixture", "NotFittedError",
            "ConvergenceWarning"]
 
 

@@ -34,7 +34,7 @@ __all__ = ["GaussianMixture"]
 
 logger = logging.getLogger(__name__)
 
-_INIT_NAMES = {"kmeans": "kmeans", "k-means++": "k-means++", "random": "random",
+INIT_NAMES = {"kmeans": "kmeans", "k-means++": "k-means++", "random": "random",
                "random_from_data": "random_from_data"}
 
 
@@ -182,8 +182,8 @@ class GaussianMixture(MixtureEstimator):
         reg_covar = C.check_nonneg_float("reg_covar", self.reg_covar)
         max_iter = C.check_int("max_iter", self.max_iter, 0)
         n_init = C.check_int("n_init", self.n_init, 1)
-        if self.init_params not in _INIT_NAMES:
-            raise ValueError(f"init_params must be one of {tuple(_INIT_NAMES)}; got "
+        if self.init_params not in INIT_NAMES:
+            raise ValueError(f"init_params must be one of {tuple(INIT_NAMES)}; got "
                              f"{self.init_params!r}")
         batch_size = C.check_batch_size(self.batch_size)
         if self.prior is not None and not isinstance(self.prior, GMMPrior):
@@ -245,18 +245,30 @@ class GaussianMixture(MixtureEstimator):
                              None if swp is None else jnp.asarray(swp), init,
                              tol, reg_covar, start, k=k, covariance_type=covariance_type,
                              max_iter=max_iter, n_init=n_init,
-                             init=_INIT_NAMES[self.init_params], batch_size=batch_size)
-            p = res.params
-            u = p.family.precision_cholesky(p.covariances)
-            prec = p.family.precisions(p.covariances)
-            fitted = jax.device_get((p.weights, p.means, p.covariances, u, prec, res.trace,
-                                     res.objective, res.n_iter, res.converged))
-        weights, means, cov, u, prec, trace, objective, n_iter, converged = fitted
-        if self.prior is None:
-            # The same warning, from the same check, as fit_em on the same input; with
-            # reg_covar = 0 a singular component is an error, as in scikit-learn.
-            C.check_fit_degeneracy(GMMParams(weights, means, cov, covariance_type), Xa, sw,
-                                   reg_covar, type(self).__name__, raise_singular=True)
+                             init=INIT_NAMES[self.init_params], batch_size=batch_size)
+            if self.prior is None:
+                # The same warning, from the same check, as fit_em on the same input; with
+                # reg_covar = 0 a singular component is an error, as in scikit-learn.
+                C.check_fit_degeneracy(jax.device_get(res.params), Xa, sw, reg_covar,
+                                       type(self).__name__, raise_singular=True)
+            self._store(res, dtype, names)
+        if self.verbose:
+            logger.info("GaussianMixture: %d iteration(s), converged=%s, lower bound %.6g",
+                        self.n_iter_, self.converged_, self.lower_bound_)
+        if max_iter > 0 and not self.converged_:
+            warnings.warn("Best performing initialization did not converge. Try different "
+                          "init parameters, or increase max_iter, tol, or check for "
+                          "degenerate data.", exception_classes()[1], stacklevel=3)
+        return Xa
+
+    def _store(self, res, dtype, names):
+        """Set the fitted attributes from an `EMResult` (call inside the dtype's scope)."""
+        p = res.params
+        u = p.family.precision_cholesky(p.covariances)
+        prec = p.family.precisions(p.covariances)
+        weights, means, cov, u, prec, trace, objective, n_iter, converged = jax.device_get(
+            (p.weights, p.means, p.covariances, u, prec, res.trace, res.objective, res.n_iter,
+             res.converged))
         self.weights_ = np.asarray(weights, dtype)
         self.means_ = np.asarray(means, dtype)
         self.covariances_ = np.asarray(cov, dtype)
@@ -267,20 +279,12 @@ class GaussianMixture(MixtureEstimator):
         self.lower_bounds_ = [float(v) for v in np.asarray(trace)[:self.n_iter_]]
         self.lower_bound_ = (self.lower_bounds_[-1] if self.lower_bounds_
                              else float(objective))
-        self.n_features_in_ = d
+        self.n_features_in_ = self.means_.shape[1]
         if names is not None:
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        self._covariance_type_fit = covariance_type
-        if self.verbose:
-            logger.info("GaussianMixture: %d iteration(s), converged=%s, lower bound %.6g",
-                        self.n_iter_, self.converged_, self.lower_bound_)
-        if max_iter > 0 and not self.converged_:
-            warnings.warn("Best performing initialization did not converge. Try different "
-                          "init parameters, or increase max_iter, tol, or check for "
-                          "degenerate data.", exception_classes()[1], stacklevel=3)
-        return Xa
+        self._covariance_type_fit = p.covariance_type
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit by EM.

@@ -18,8 +18,10 @@ mclust's names     (K, D, D)           as ``full``
 =================  ==================  ==========================================
 
 scikit-learn's four are :data:`COVARIANCE_TYPES`; mclust's eigen-decomposed families
-(``decomposed.py``: EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EEV, VEV, EVV, VVV) are
-:data:`MCLUST_TYPES`. ``spherical``/``diag``/``tied``/``full`` are the same models as
+(``decomposed.py``: EII, VII, EEI, VEI, EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV,
+VVV) are
+:data:`MCLUST_TYPES`, and mclust's one-dimensional ``E`` and ``V`` are
+:data:`MCLUST_TYPES_1D`. ``spherical``/``diag``/``tied``/``full`` are the same models as
 VII/VVI/EEE/VVV with scikit-learn's shapes.
 
 Pure and jittable; nothing inverts or takes a determinant explicitly.
@@ -33,7 +35,7 @@ from .diagonal import Diag, Spherical
 from .matrix import Full, Tied
 
 __all__ = ["CovarianceFamily", "FAMILIES", "COVARIANCE_TYPES", "MCLUST_TYPES",
-           "ALL_COVARIANCE_TYPES", "get_family", "family_from_dims"]
+           "MCLUST_TYPES_1D", "ALL_COVARIANCE_TYPES", "get_family", "family_from_dims"]
 
 
 # --- the registry --------------------------------------------------------------------------
@@ -41,9 +43,11 @@ __all__ = ["CovarianceFamily", "FAMILIES", "COVARIANCE_TYPES", "MCLUST_TYPES",
 FAMILIES: dict = {f.name: f for f in (Full(), Tied(), Diag(), Spherical()) + DECOMPOSED}
 #: scikit-learn's four names.
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-#: mclust's names implemented (EVE and VVE are not yet).
-MCLUST_TYPES = tuple(f.name for f in DECOMPOSED)
-ALL_COVARIANCE_TYPES = COVARIANCE_TYPES + MCLUST_TYPES
+#: mclust's fourteen names for multivariate data.
+MCLUST_TYPES = tuple(f.name for f in DECOMPOSED if f.n_features is None)
+#: mclust's two names for one-dimensional data (EII and VII there).
+MCLUST_TYPES_1D = tuple(f.name for f in DECOMPOSED if f.n_features == 1)
+ALL_COVARIANCE_TYPES = COVARIANCE_TYPES + MCLUST_TYPES + MCLUST_TYPES_1D
 
 
 def get_family(covariance_type) -> CovarianceFamily:

@@ -33,6 +33,8 @@ class CovarianceFamily:
     #: names the closest family that has one.
     has_prior: bool = True
     nearest: str = ""
+    #: The only number of features the family applies to (None: any).
+    n_features = None
 
     def __repr__(self):
         return f"<covariance family {self.name!r}>"
@@ -147,6 +149,10 @@ class CovarianceFamily:
         if np.any(c <= 0):
             raise ValueError(f"{name} must be positive for covariance_type={self.name!r}; "
                              f"got min {c.min()}")
+
+    def check_features(self, d: int) -> None:
+        """ValueError when the family does not apply to ``d`` features (mclust's E and V
+        are one-dimensional)."""
 
     def underdetermined(self, weights: np.ndarray, n_eff: float, d: int):
         """Components whose covariance the data cannot determine: (indices, rows needed)."""

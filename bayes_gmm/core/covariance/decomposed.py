@@ -7,6 +7,9 @@ matrices, so the E-step, densities and figures are those of ``full``; each famil
 brings its maximum-likelihood M-step, its parameter count (mclust's ``nVarParams``) and how
 many rows a component needs.
 
+One-dimensional data take mclust's ``E`` (one variance) and ``V`` (a variance per
+component), which are EII and VII there.
+
 M-steps, from the centred scatter W_k = Σ_n r_nk (x_n − x̄_k)(x_n − x̄_k)ᵀ, n_k and
 n = Σ_k n_k (Celeux & Govaert 1995, §3–4):
 
@@ -19,10 +22,16 @@ n = Σ_k n_k (Celeux & Govaert 1995, §3–4):
   complete-data log-likelihood, and the loop starts at the previous parameters, so every
   EM step is monotone — a generalised EM): VEI (λ_k given B, then B given λ_k), VEE (λ_k
   given C, then C = normalised Σ_k W_k / λ_k), VEV (λ_k and the common shape A given the
-  orientations L_k of the W_k).
+  orientations L_k of the W_k);
+* EVE and VVE (one orientation D, shapes A_k varying) alternate the closed-form volumes
+  and shapes given D (those of EVI and VVI in D's axes) with a majorise–minimise step for
+  D given them (Browne & McNicholas 2014): with ω_k the largest eigenvalue of W_k,
+  Σ_k tr(W_k D C_k⁻¹ Dᵀ) (C_k = λ_k A_k) is majorised at D₀ by a term linear in D, whose
+  minimiser over orthogonal matrices is D = U Vᵀ from the SVD
+  U s Vᵀ = Σ_k (ω_k I − W_k) D₀ C_k⁻¹. Each step lowers the objective.
 
-EVE and VVE (a common orientation with varying shapes) need an MM algorithm for the
-orientation (Browne & McNicholas 2014) and are not implemented yet. None of these families
+A component left empty (no rows) enters the shared quantities with its previous
+covariance at a negligible weight, and keeps that covariance. None of these families
 has a conjugate prior here yet: MAP-EM, NUTS and SVI refuse them (``has_prior``) and name the
 nearest family that has one (``nearest``).
 """
@@ -55,6 +64,43 @@ def _diag(v):
     return v[..., :, None] * eye(v.shape[-1], v.dtype)
 
 
+def _orientation_of(prev, k):
+    """The common eigenvectors of covariances that share an orientation: those of a
+    positive combination with unequal weights (which separates eigenvalues that any single
+    component, or a plain sum, may tie)."""
+    t = 1.0 + jnp.arange(k, dtype=prev.dtype) / (k * jnp.pi)
+    scale = jnp.trace(prev, axis1=-2, axis2=-1)[:, None, None]
+    return jnp.linalg.eigh(jnp.sum(t[:, None, None] * prev / scale, 0))[1]
+
+
+def _common_orientation(S, nk, n, prev, k, d, equal_volume):
+    """EVE / VVE: Σ_k = D diag(c_k) Dᵀ, alternating c given D and an MM step for D."""
+    omega = jnp.linalg.eigvalsh(S)[:, -1]                        # ω_k ≥ every eigenvalue
+    gap = omega[:, None, None] * eye(d, S.dtype) - S             # ω_k I − W_k ⪰ 0
+
+    def variances(o):
+        b = jnp.diagonal(jnp.swapaxes(o, -1, -2) @ S @ o, axis1=-2, axis2=-1)   # (K, D)
+        if not equal_volume:
+            return b / nk[:, None]                               # VVI in D's axes
+        root = jnp.exp(jnp.mean(jnp.log(b), axis=-1))            # EVI in D's axes
+        return (jnp.sum(root) / n) * b / root[:, None]
+
+    def orientation(o, c):
+        g = jnp.sum(gap @ o / c[:, None, :], 0)
+        u, _, vt = jnp.linalg.svd(g)
+        return u @ vt
+
+    def step(_, carry):
+        o, c = carry
+        o = orientation(o, c)
+        return o, variances(o)
+
+    o = _orientation_of(prev, k)                                 # start at the previous
+    c = jnp.diagonal(o.T @ prev @ o, axis1=-2, axis2=-1)         # (D, C_k), so each step
+    o, c = lax.fori_loop(0, INNER_ITERATIONS, step, (o, c))      # is monotone from there
+    return (o * c[:, None, :]) @ o.T
+
+
 class Decomposed(Full):
     """A family of the λ_k D_k A_k D_kᵀ decomposition, by its mclust name."""
 
@@ -62,8 +108,16 @@ class Decomposed(Full):
 
     def __init__(self, name: str, nearest: str):
         self.name = name
-        self.volume, self.shape_, self.orientation = name
+        # One-dimensional data have only a volume (a variance): mclust's E and V.
+        self.volume, self.shape_, self.orientation = name if len(name) == 3 else name + "II"
+        self.n_features = 1 if len(name) == 1 else None
         self.nearest = nearest
+
+    def check_features(self, d: int) -> None:
+        if self.n_features is not None and d != self.n_features:
+            raise ValueError(f"covariance_type={self.name!r} is mclust's name for "
+                             f"one-dimensional data; X has {d} features (use "
+                             f"{self.name + 'II'!r} or another three-letter family)")
 
     # --- counts -------------------------------------------------------------------------
     def n_parameters(self, k, d):
@@ -85,7 +139,12 @@ class Decomposed(Full):
     def ml_covariance(self, S, nk, reg_covar, prev, empty):
         k, d = S.shape[0], S.shape[-1]
         n = jnp.sum(nk)
-        cov = getattr(self, "_m_" + self.name)(S, nk, n, prev, k, d)
+        # An empty component's scatter is ~0, which no shape or volume can divide by; it
+        # enters with its previous covariance at its weight nk (≈ 10 eps), which leaves the
+        # other components' shared parameters as they would be without it.
+        S = jnp.where(empty[:, None, None], prev * nk[:, None, None], S)
+        cov = getattr(self, "_m_" + self.volume + self.shape_ + self.orientation)(
+            S, nk, n, prev, k, d)
         cov = 0.5 * (cov + jnp.swapaxes(cov, -1, -2)) + reg_covar * eye(d, S.dtype)
         return jnp.where(empty[:, None, None], prev, cov)
 
@@ -160,6 +219,12 @@ class Decomposed(Full):
         lam = jnp.sum(omega / a, -1) / (nk * d)
         return (vec * (lam[:, None] * a)[:, None, :]) @ jnp.swapaxes(vec, -1, -2)
 
+    def _m_EVE(self, S, nk, n, prev, k, d):
+        return _common_orientation(S, nk, n, prev, k, d, equal_volume=True)
+
+    def _m_VVE(self, S, nk, n, prev, k, d):
+        return _common_orientation(S, nk, n, prev, k, d, equal_volume=False)
+
     def _m_EVV(self, S, nk, n, prev, k, d):
         root = _root_det(S, d)                           # det(W_k)^{1/D}
         lam = jnp.sum(root) / n
@@ -178,6 +243,7 @@ class Decomposed(Full):
 
 #: mclust's names, each with the nearest family that has a prior (for error messages).
 DECOMPOSED = tuple(Decomposed(name, nearest) for name, nearest in (
+    ("E", "tied"), ("V", "spherical"),
     ("EII", "spherical"), ("VII", "spherical"), ("EEI", "diag"), ("VEI", "diag"),
-    ("EVI", "diag"), ("VVI", "diag"), ("EEE", "tied"), ("VEE", "tied"), ("EEV", "full"),
-    ("VEV", "full"), ("EVV", "full"), ("VVV", "full")))
+    ("EVI", "diag"), ("VVI", "diag"), ("EEE", "tied"), ("VEE", "tied"), ("EVE", "full"),
+    ("VVE", "full"), ("EEV", "full"), ("VEV", "full"), ("EVV", "full"), ("VVV", "full")))
