@@ -308,6 +308,21 @@ def check_random_state(random_state):
 
 # --- the prior and initial parameters -------------------------------------------------
 
+def check_pad_components(pad_components, k: int, prior, init) -> int:
+    """The number of components to compile for (``pad_components``, or K)."""
+    if pad_components is None:
+        return k
+    m = check_int("pad_components", pad_components, 1)
+    if m < k:
+        raise ValueError(f"pad_components must be at least n_components={k}; got {m}")
+    if m > k and prior is not None:
+        raise ValueError("pad_components is for maximum likelihood (prior=None): a prior "
+                         "on K_max components is not the prior on K")
+    if m > k and isinstance(init, GMMParams):
+        raise ValueError("pad_components cannot be used with init=GMMParams (K components)")
+    return m
+
+
 def check_prior(prior, n_components: int, n_features: int, covariance_type: str) -> GMMPrior:
     """Validate concrete hyperparameters (ValueError naming the field); None -> GMMPrior()."""
     if prior is None:

@@ -18,7 +18,7 @@ from .core.params import GMMParams
 from .core.rows import pad_rows
 
 __all__ = ["log_prob", "responsibilities", "predict", "sample", "bic", "aic", "icl",
-           "n_parameters", "decompose"]
+           "classification_entropy", "n_parameters", "decompose"]
 
 
 def _check(params, X):
@@ -123,9 +123,15 @@ def icl(params: GMMParams, X) -> jax.Array:
     >>> round(float(bg.icl(p, X) - bg.bic(p, X)), 4)      # only the middle row is unsure
     1.3863
     """
+    return bic(params, X) + 2.0 * classification_entropy(params, X)
+
+
+def classification_entropy(params: GMMParams, X) -> jax.Array:
+    """−Σ_n log max_k r_nk: the entropy of the hard classification that ICL adds to BIC
+    (twice), 0 when every row is certain. Components of weight exactly 0 take no part."""
     X = _check(params, X)
     r = responsibilities(params, X)
-    return bic(params, X) - 2.0 * jnp.sum(jnp.log(jnp.max(r, axis=1)))
+    return -jnp.sum(jnp.log(jnp.max(r, axis=1)))
 
 
 def decompose(params: GMMParams):

@@ -25,7 +25,7 @@ from jax import lax
 from . import _checks as C
 from .core import em
 from .core.em import EMResult
-from .core.params import GMMParams
+from .core.params import GMMParams, first_components
 from .core.rows import default_batch_size, is_multi_device, pad_rows
 from .densities import aic, bic
 
@@ -34,7 +34,7 @@ __all__ = ["fit_em", "fit_em_many", "fit_em_grid", "EMGridResult", "EMResult"]
 
 def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter=100,
            tol=1e-3, n_init=1, init="k-means++", reg_covar=1e-6, sample_weight=None,
-           batch_size=None, dtype=None) -> EMResult:
+           batch_size=None, dtype=None, pad_components=None) -> EMResult:
     """Fit a Gaussian mixture by EM (maximum likelihood, or MAP when ``prior`` is given).
 
     Parameters
@@ -58,6 +58,12 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
         chunks (:func:`bayes_gmm.core.rows.default_batch_size`; the same fit to rounding).
     dtype : compute in this dtype (float64 runs inside a scoped ``jax.enable_x64``); None:
         the dtype JAX gives X (float64 input is computed in float32 unless x64 is on).
+    pad_components : None, or an int ≥ K: run the program compiled for this many
+        components, the ones past K padding with weight exactly 0 (they take no rows and
+        leave the objective unchanged), so fits of every K up to it share one compiled
+        program — the same fit as unpadded, to rounding. Maximum likelihood with the
+        estimated initialisation only. :func:`bayes_gmm.compare` pads each family to its
+        largest K.
 
     Returns
     -------
@@ -83,13 +89,15 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
         dtype = X.dtype
     with C.x64_scope(dtype):
         return _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
-                       init, reg_covar, sample_weight, batch_size, dtype, traced, pad)
+                       init, reg_covar, sample_weight, batch_size, dtype, traced, pad,
+                       pad_components)
 
 
 def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init, init,
-            reg_covar, sample_weight, batch_size, dtype, traced, pad):
+            reg_covar, sample_weight, batch_size, dtype, traced, pad, pad_components):
     n, d = X.shape
     k = C.check_n_components(n_components, None if traced else n)
+    k_run = C.check_pad_components(pad_components, k, prior, init)
     max_iter = C.check_int("max_iter", max_iter, 0)
     n_init = C.check_int("n_init", n_init, 1)
     tol = C.check_nonneg_float("tol", tol)
@@ -114,13 +122,21 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
     if pad:
         X, sample_weight = pad_rows(X, sample_weight)
         if batch_size is None:
-            batch_size = default_batch_size(X.shape[0], k, d)
+            batch_size = default_batch_size(X.shape[0], k_run, d)
     X = jnp.asarray(X, dtype)
     if sample_weight is not None:
         sample_weight = jnp.asarray(sample_weight, dtype)
+    # Any K with pad_components (K_max itself too) runs the one padded program.
+    n_active = None if pad_components is None else jnp.asarray(k, jnp.int32)
     res = em.fit_jit(X, C.check_key(key), prior, sample_weight, init_params, tol, reg_covar,
-                     k=k, covariance_type=covariance_type, max_iter=max_iter, n_init=n_init,
-                     init=init, batch_size=batch_size)
+                     None, n_active, k=k_run, covariance_type=covariance_type,
+                     max_iter=max_iter, n_init=n_init, init=init, batch_size=batch_size)
+    if k_run != k and traced:
+        res = res._replace(params=first_components(res.params, k))
+    elif k_run != k:
+        # Sliced on the host: a device slice would compile a program for every K.
+        res = res._replace(params=jax.device_put(
+            first_components(jax.device_get(res.params), k)))
     if prior is None and not traced:
         # Concrete maximum-likelihood fits only (a traced fit cannot warn): components the
         # data do not determine (empty, too few rows, singular). Costs a copy of the
@@ -275,10 +291,11 @@ class EMGridResult(NamedTuple):
 def fit_em_grid(X, n_components=(1, 2, 3, 4, 5, 6), *, key, **fit_em_kwargs) -> EMGridResult:
     """Fit :func:`~bayes_gmm.fit_em` for each K of a grid and score each fit by BIC and AIC.
 
-    Each K is its own compiled program (K fixes the shapes), compiled once and reused by any
-    later call with the same data shape and options — a grid of 6 values costs 6
-    compilations the first time and none after. Every K uses the same ``key``, so
-    ``results[K]`` equals ``fit_em(X, K, key=key, **fit_em_kwargs)``.
+    Under maximum likelihood every K runs in the one EM program compiled for the largest
+    (``pad_components``; the others padded with zero-weight components), so a grid
+    compiles its EM once, and none after for the same data shape and options; under MAP
+    each K is its own program. Every K uses the same ``key``, so ``results[K]`` equals
+    ``fit_em(X, K, key=key, **fit_em_kwargs)`` (to rounding).
 
     Parameters
     ----------
@@ -321,6 +338,8 @@ def fit_em_grid(X, n_components=(1, 2, 3, 4, 5, 6), *, key, **fit_em_kwargs) -> 
         X = X.astype(C.jax_dtype(X.dtype) if dtype is None else dtype, copy=False)
     key = C.check_key(key)
     results, bics, aics = {}, {}, {}
+    if fit_em_kwargs.get("prior") is None:
+        fit_em_kwargs.setdefault("pad_components", max(ks))
     with C.x64_scope(X.dtype):
         X = jnp.asarray(X)
         for k in ks:

@@ -46,7 +46,8 @@ from . import _checks as C
 from ._cache import CompileClock
 from .bayes.posterior import fit_nuts, fit_svi
 from .core.covariance import MCLUST_TYPES, MCLUST_TYPES_1D
-from .densities import icl, log_prob, n_parameters
+from .core.params import GMMParams, padded
+from .densities import classification_entropy, log_prob, n_parameters
 from .fit import fit_em
 
 __all__ = ["compare"]
@@ -126,8 +127,9 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
         compile seconds apart. NUTS fits show their own bars when ``fit_kwargs`` asks for
         them.
     **fit_kwargs : passed to :func:`bayes_gmm.fit_em` (EM; the defaults here are
-        ``EM_DEFAULTS``: ``n_init=10, tol=1e-9, max_iter=2000, dtype=float64``) or to
-        ``fit_nuts`` / ``fit_svi``.
+        ``EM_DEFAULTS``: ``n_init=10, tol=1e-9, max_iter=2000, dtype=float64``, and under
+        maximum likelihood ``pad_components=max(n_components)``, so each covariance type
+        compiles one EM program for all its K) or to ``fit_nuts`` / ``fit_svi``.
 
     Returns
     -------
@@ -169,6 +171,9 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     variance = C.data_variance(X, em_kwargs.get("sample_weight"))
     rows, idatas, ems = [], {}, {}
     ml = em_kwargs.get("prior") is None
+    if ml and not isinstance(em_kwargs.get("init"), GMMParams):
+        # One compiled EM program per family: every K runs padded to the largest.
+        em_kwargs.setdefault("pad_components", max(ks))
     bar = None
     if progress_bar:
         from tqdm.auto import tqdm
@@ -181,13 +186,17 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
             res, bad = _fit_cell(X, k, kk, t, em_kwargs, variance, reg_covar, dtype, ml)
             ems[cell] = res
             with C.x64_scope(dtype):
-                loglik = float(np.sum(np.asarray(log_prob(res.params, X), np.float64)))
-                icl_value = float(icl(res.params, X))
+                # Padded back to the family's program shape (zero weights change
+                # neither), so the densities compile once per family, not per K.
+                same = padded(res.params, em_kwargs.get("pad_components") or k)
+                loglik = float(np.sum(np.asarray(log_prob(same, X), np.float64)))
+                entropy = float(classification_entropy(same, X))
             if method != "em":
                 fit = fit_nuts if method == "nuts" else fit_svi
                 idatas[k] = fit(X, k, key=kk, covariance_type=t, **fit_kwargs)
         p = n_parameters(res.params)
         bic_value = -2.0 * loglik + p * np.log(n)
+        icl_value = bic_value + 2.0 * entropy           # as densities.icl
         rows.append({"covariance_type": t, "n_components": k, "n_parameters": p,
                      "log_likelihood": loglik, "bic": bic_value,
                      "icl": icl_value,

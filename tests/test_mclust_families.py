@@ -187,6 +187,28 @@ def test_icl_is_bic_plus_twice_the_classification_entropy(x64, faithful):
     assert gm.icl(X) == pytest.approx(float(bg.icl(p, X)), rel=1e-9)
 
 
+@pytest.mark.parametrize("name,cols", [("VVV", slice(None)), ("V", slice(0, 1))])
+def test_vvv_and_v_take_fulls_prior(x64, faithful, name, cols):
+    # VVV (and V, its one-dimensional case) are ``full`` by another name: the same MAP fit
+    # and the same NumPyro log joint under GMMPrior
+    from numpyro.infer.util import log_density
+    X = np.asarray(faithful, np.float64)[:, cols]
+    prior = bg.GMMPrior(weight_concentration=1.5)
+    kw = dict(key=jax.random.key(3), prior=prior, tol=1e-12, max_iter=300, dtype=np.float64)
+    a = bg.fit_em(X, 2, covariance_type="full", **kw)
+    b = bg.fit_em(X, 2, covariance_type=name, **kw)
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-10)
+    assert float(b.objective) == pytest.approx(float(a.objective), rel=1e-12)
+    site = {"weights": a.params.weights, "means": a.params.means,
+            "covariances": a.params.covariances}
+    lds = [float(log_density(bg.gmm_model, (jnp.asarray(X), 2),
+                             dict(prior=prior, covariance_type=t), site)[0])
+           for t in ("full", name)]
+    assert lds[1] == pytest.approx(lds[0], rel=1e-12)
+    assert lds[0] == pytest.approx(len(X) * float(a.objective), rel=1e-8)
+
+
 def test_no_prior_yet_is_a_clear_error(faithful):
     with pytest.raises(ValueError, match="'VEV' has no prior yet.*nearest family with a "
                                          "prior is 'full'"):

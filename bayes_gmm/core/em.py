@@ -162,7 +162,9 @@ def m_step(stats: SuffStats, shift, prev: GMMParams, prior: Optional[GMMPrior],
     xbar = shift + off
     S = fam.centred_scatter(scatter, nk, off)
     if prior is None:
-        weights = nk / jnp.sum(nk)
+        # A component of weight exactly 0 (a padded one) stays at 0: it has no rows.
+        live = jnp.where(prev.weights > 0, nk, 0.0)
+        weights = live / jnp.sum(live)
         # An emptied component keeps its previous mean and covariance.
         means = jnp.where(empty[:, None], prev.means, xbar)
         cov = fam.ml_covariance(S, nk, reg_covar, prev.covariances, empty)
@@ -230,7 +232,7 @@ def _draw_row(key, p, order):
     return order[jnp.minimum(jnp.searchsorted(c, u, side="right"), p.shape[0] - 1)]
 
 
-def _kmeans_pp(key, X, w, center, k, batch_size):
+def _kmeans_pp(key, X, w, center, k, n_active, batch_size):
     """k-means++ seeding (Arthur & Vassilvitskii 2007), weighted by ``w``: (K, D) centres."""
     n, d = X.shape
     k0, key = jax.random.split(key)
@@ -250,30 +252,40 @@ def _kmeans_pp(key, X, w, center, k, batch_size):
         newd = map_rows(lambda xc, c: _sq_dist_to(xc - center, c[None])[:, 0], X, batch_size, c)
         return centers.at[j].set(c), jnp.minimum(dist, newd)
 
-    centers, _ = lax.fori_loop(1, k, body, (centers, dist))
+    centers, _ = lax.fori_loop(1, n_active, body, (centers, dist))
     return centers
 
 
-def _hard_resp(Xc, wc, centers, center):
+def _hard_resp(Xc, wc, centers, center, penalty):
+    """One-hot nearest-centre assignment; ``penalty`` (K,) is 0, or +inf for a padded
+    centre that must take no row."""
     Xc = Xc - center
-    labels = jnp.argmin(_sq_dist_to(Xc, centers), axis=1)
+    labels = jnp.argmin(_sq_dist_to(Xc, centers) + penalty[None], axis=1)
     return Xc, jax.nn.one_hot(labels, centers.shape[0], dtype=Xc.dtype) * wc[:, None]
 
 
-def _hard_sums(Xc, wc, centers, center):
+def _hard_sums(Xc, wc, centers, center, penalty):
     """Counts and sums about ``centers`` of the nearest-centre assignment (Lloyd's step)."""
-    Xc, resp = _hard_resp(Xc, wc, centers, center)
+    Xc, resp = _hard_resp(Xc, wc, centers, center, penalty)
     return jnp.sum(resp, axis=0), jnp.einsum("nk,nkd->kd", resp, Xc[:, None] - centers[None])
 
 
-def _hard_stats(Xc, wc, centers, center, family):
-    Xc, resp = _hard_resp(Xc, wc, centers, center)
+def _hard_stats(Xc, wc, centers, center, penalty, family):
+    Xc, resp = _hard_resp(Xc, wc, centers, center, penalty)
     return _stats_from_resp(Xc, resp, centers, family)
 
 
-def initial_stats(key, X, w, center, k, family, method, batch_size):
-    """Statistics of the initial hard (or random) assignment, and their shift (K, D)."""
+def initial_stats(key, X, w, center, k, family, method, batch_size, n_active=None):
+    """Statistics of the initial hard (or random) assignment, and their shift (K, D).
+
+    ``n_active`` (≤ k, may be traced): only the first ``n_active`` components take rows;
+    the rest are padding (no rows), so one compiled program serves every K ≤ k with the
+    draws of an unpadded fit of that K.
+    """
     n, d = X.shape
+    n_active = k if n_active is None else n_active
+    active = jnp.arange(k) < n_active
+    penalty = jnp.where(active, 0.0, jnp.inf).astype(X.dtype)
     if method == "random":
         # Per-row uniforms (as scikit-learn draws them) from the row index folded into the
         # key, so the draw does not depend on how the rows are chunked.
@@ -287,6 +299,7 @@ def initial_stats(key, X, w, center, k, family, method, batch_size):
             wc = jnp.where(rows >= i * b, wc, 0)
             r = jax.vmap(lambda j: jax.random.uniform(jax.random.fold_in(key, j), (k,),
                                                       X.dtype))(rows)
+            r = jnp.where(active[None], r, 0.0)
             r = r / jnp.sum(r, axis=1, keepdims=True) * wc[:, None]
             return _stats_from_resp(xc - center, r, jnp.zeros((k, d), X.dtype), family)
 
@@ -305,29 +318,31 @@ def initial_stats(key, X, w, center, k, family, method, batch_size):
             return free.at[i].set(0), centers.at[j].set(_row(X, i) - center)
 
         free = (w > 0).astype(X.dtype)
-        _, centers = lax.fori_loop(0, k, pick, (free, jnp.zeros((k, d), X.dtype)))
+        _, centers = lax.fori_loop(0, n_active, pick, (free, jnp.zeros((k, d), X.dtype)))
     else:
-        centers = _kmeans_pp(key, X, w, center, k, batch_size)
+        centers = _kmeans_pp(key, X, w, center, k, n_active, batch_size)
         if method == "kmeans":
             def lloyd(_, c):
-                cnt, sx = reduce_rows(_hard_sums, X, w, batch_size, c, center)
+                cnt, sx = reduce_rows(_hard_sums, X, w, batch_size, c, center, penalty)
                 return jnp.where(cnt[:, None] > 0, c + sx / jnp.where(cnt > 0, cnt, 1.0)[:, None],
                                  c)
             centers = lax.fori_loop(0, N_LLOYD, lloyd, centers)
-    stats = reduce_rows(_hard_stats, X, w, batch_size, centers, center, family)
+    stats = reduce_rows(_hard_stats, X, w, batch_size, centers, center, penalty, family)
     return stats, centers
 
 
 def initialize(key, X, w, center, scale, floor, prior, reg_covar, *, k, covariance_type,
-               init, batch_size):
-    """Parameters (in centred coordinates) after the initial assignment and one M-step."""
+               init, batch_size, n_active=None):
+    """Parameters (in centred coordinates) after the initial assignment and one M-step;
+    components from ``n_active`` on are padding, with weight exactly 0 throughout."""
     fam = get_family(covariance_type)
     d = X.shape[1]
     fam.check_features(d)
-    stats, shift = initial_stats(key, X, w, center, k, fam, init, batch_size)
+    stats, shift = initial_stats(key, X, w, center, k, fam, init, batch_size, n_active)
     # An initial cluster left empty takes the data's overall scale.
-    fallback = GMMParams(jnp.full((k,), 1.0 / k, X.dtype), shift,
-                         fam.unit(k, d, X.dtype) * scale, covariance_type)
+    n_live = k if n_active is None else n_active
+    start = jnp.where(jnp.arange(k) < n_live, 1.0 / n_live, 0.0).astype(X.dtype)
+    fallback = GMMParams(start, shift, fam.unit(k, d, X.dtype) * scale, covariance_type)
     return m_step(stats, shift, fallback, prior, reg_covar, floor)
 
 
@@ -349,7 +364,8 @@ def update(stats: SuffStats, params, prev_obj, prior, reg_covar, floor, wsum, to
 
 
 def run(key, X, w, center, scale, floor, prior, init_params, *, k, covariance_type, max_iter,
-        tol, reg_covar, init, batch_size, early_exit=False, start_objective=None) -> EMResult:
+        tol, reg_covar, init, batch_size, early_exit=False, start_objective=None,
+        n_active=None) -> EMResult:
     """Initialise, then iterate E- and M-steps until ``|Δ objective| < tol`` or ``max_iter``.
 
     ``start_objective``: the objective the first iteration is compared with (−inf, or a
@@ -360,7 +376,8 @@ def run(key, X, w, center, scale, floor, prior, init_params, *, k, covariance_ty
                                                                   covariance_type)
     if any(v is None for v in (given.weights, given.means, given.covariances)):
         params = initialize(key, X, w, center, scale, floor, prior, reg_covar, k=k,
-                            covariance_type=covariance_type, init=init, batch_size=batch_size)
+                            covariance_type=covariance_type, init=init, batch_size=batch_size,
+                            n_active=n_active)
     else:
         params = given
     # Explicit initial values override the estimated ones (scikit-learn's *_init).
@@ -417,11 +434,16 @@ def data_moments(X, w, batch_size):
     return center, scale, covariance_floor(jnp.mean(second), dt)
 
 
-def fit(X, key, prior, sample_weight, init_params, tol, reg_covar, start_objective=None, *, k,
-        covariance_type, max_iter, n_init, init, batch_size, early_exit=False) -> EMResult:
+def fit(X, key, prior, sample_weight, init_params, tol, reg_covar, start_objective=None,
+        n_active=None, *, k, covariance_type, max_iter, n_init, init, batch_size,
+        early_exit=False) -> EMResult:
     """EM on one dataset with ``n_init`` restarts (one vmap); the best objective wins.
 
     ``start_objective``: see :func:`run` (a warm start's previous objective, or None).
+    ``n_active``: fit ``n_active`` ≤ k components (a traced int32) in a program compiled
+    for k: the others are padding with weight exactly 0, which take no rows and leave the
+    objective as it is (maximum likelihood only), so every K ≤ k shares one program. The
+    padded components come last; :func:`~bayes_gmm.core.params.first_components` drops them.
     """
     dt = X.dtype
     w = jnp.ones((X.shape[0],), dt) if sample_weight is None else sample_weight.astype(dt)
@@ -436,7 +458,7 @@ def fit(X, key, prior, sample_weight, init_params, tol, reg_covar, start_objecti
                   init_params=init_params, k=k, covariance_type=covariance_type,
                   max_iter=max_iter, tol=jnp.asarray(tol, dt),
                   reg_covar=jnp.asarray(reg_covar, dt), init=init, batch_size=batch_size,
-                  early_exit=early_exit, start_objective=start_objective)
+                  early_exit=early_exit, start_objective=start_objective, n_active=n_active)
     if n_init == 1:
         return one(key)
     results = jax.vmap(one)(jax.random.split(key, n_init))

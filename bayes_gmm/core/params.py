@@ -56,6 +56,43 @@ class GMMParams:
         return self.means.shape[-1]
 
 
+def _component_axis(params: GMMParams):
+    """The axis of ``covariances`` that indexes components (None for a shared one)."""
+    fam = params.family
+    return None if fam.shared else params.covariances.ndim - len(fam.shape(1, 1))
+
+
+def first_components(params: GMMParams, k: int) -> GMMParams:
+    """The first ``k`` components (leading batch axes kept): a fit padded with zero-weight
+    components, without its padding. Indexing only, so NumPy leaves stay NumPy."""
+    axis = _component_axis(params)
+    cov = params.covariances
+    if axis is not None:
+        cov = cov[(slice(None),) * axis + (slice(0, k),)]
+    return GMMParams(params.weights[..., :k], params.means[..., :k, :], cov,
+                     params.covariance_type)
+
+
+def padded(params: GMMParams, k: int) -> GMMParams:
+    """``params`` (no batch axes) with components appended up to ``k``, each of weight
+    exactly 0, mean 0 and unit covariance: the same mixture, in a shape shared by every
+    K ≤ k (so programs over it compile once). Built on the host: NumPy leaves."""
+    import numpy as np
+
+    w, m, cov = jax.device_get((params.weights, params.means, params.covariances))
+    k0, d = m.shape
+    extra = k - k0
+    if extra == 0:
+        return params
+    fam = params.family
+    if not fam.shared:
+        unit = np.asarray(fam.unit(1, d, cov.dtype))
+        cov = np.concatenate([cov, np.repeat(unit, extra, axis=0)])
+    return GMMParams(np.concatenate([w, np.zeros(extra, w.dtype)]),
+                     np.concatenate([m, np.zeros((extra, d), m.dtype)]), cov,
+                     params.covariance_type)
+
+
 jax.tree_util.register_dataclass(
     GMMParams,
     data_fields=["weights", "means", "covariances"],

@@ -32,8 +32,9 @@ n = Σ_k n_k (Celeux & Govaert 1995, §3–4):
 
 A component left empty (no rows) enters the shared quantities with its previous
 covariance at a negligible weight, and keeps that covariance. None of these families
-has a conjugate prior here yet: MAP-EM, NUTS and SVI refuse them (``has_prior``) and name the
-nearest family that has one (``nearest``).
+has a conjugate prior here yet, except VVV and the one-dimensional V, which are ``full`` under
+another name and take its inverse-Wishart prior: MAP-EM, NUTS and SVI refuse the others
+(``has_prior``) and name the nearest family that has one (``nearest``).
 """
 
 from __future__ import annotations
@@ -104,14 +105,15 @@ def _common_orientation(S, nk, n, prev, k, d, equal_volume):
 class Decomposed(Full):
     """A family of the λ_k D_k A_k D_kᵀ decomposition, by its mclust name."""
 
-    has_prior = False
-
     def __init__(self, name: str, nearest: str):
         self.name = name
         # One-dimensional data have only a volume (a variance): mclust's E and V.
         self.volume, self.shape_, self.orientation = name if len(name) == 3 else name + "II"
         self.n_features = 1 if len(name) == 1 else None
         self.nearest = nearest
+        # VVV, and V (one feature), are ``full`` with mclust's name: its conjugate prior
+        # (inverse-Wishart per component) applies as it is. The others have none yet.
+        self.has_prior = self.volume + self.shape_ + self.orientation == "VVV" or name == "V"
 
     def check_features(self, d: int) -> None:
         if self.n_features is not None and d != self.n_features:
@@ -233,12 +235,16 @@ class Decomposed(Full):
     def _m_VVV(self, S, nk, n, prev, k, d):
         return S / nk[:, None, None]
 
-    # --- no conjugate prior yet -----------------------------------------------------------
+    # --- the prior: VVV (and V) are ``full``'s model, shapes and all ------------------------
     def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d):
-        raise NotImplementedError(f"covariance_type={self.name!r} has no MAP M-step yet")
+        if not self.has_prior:
+            raise NotImplementedError(f"covariance_type={self.name!r} has no MAP M-step yet")
+        return super().map_covariance(S, counts, shrink, dev, nu, psi, total, k, d)
 
     def covariance_prior(self, nu, psi, k, d):
-        raise NotImplementedError(f"covariance_type={self.name!r} has no prior yet")
+        if not self.has_prior:
+            raise NotImplementedError(f"covariance_type={self.name!r} has no prior yet")
+        return super().covariance_prior(nu, psi, k, d)
 
 
 #: mclust's names, each with the nearest family that has a prior (for error messages).
