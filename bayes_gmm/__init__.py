@@ -18,7 +18,8 @@ from .bayes.sbc import sbc
 from .core.em import EMResult, SuffStats
 from .core.params import GMMParams
 from .core.prior import GMMPrior
-from .densities import aic, bic, decompose, icl, log_prob, predict, responsibilities, sample
+from .densities import (aic, bic, decompose, icl, impute, log_prob, predict, responsibilities,
+                        sample)
 from .estimators import BayesianGaussianMixture, GaussianMixture, GaussianMixtureIC
 from .fit import EMGridResult, fit_em, fit_em_grid, fit_em_many
 from .io import load, save
@@ -36,7 +37,7 @@ __all__ = [
     "decompose",
     "discriminant_directions", "fit_em", "fit_em_grid", "fit_em_many", "fit_em_stream",
     "fit_nuts", "fit_svi",
-    "gmm_model", "icl", "load", "log_prob", "plot_rank_histogram", "plots", "posterior_modes",
+    "gmm_model", "icl", "impute", "load", "log_prob", "plot_rank_histogram", "plots", "posterior_modes",
     "predict", "relabel",
     "responsibilities", "sample", "save", "sbc", "summary",
 ]

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .core.covariance import get_family
-from .core.em import INIT_METHODS
+from .core.seeding import INIT_METHODS
 from .core.params import GMMParams
 from .core.prior import GMMPrior
 
@@ -98,11 +98,14 @@ def _float_dtype(arr, dtype):
     return arr.dtype
 
 
-def check_X(X, name: str = "X", min_samples: int = 1, dtype=None) -> np.ndarray:
+def check_X(X, name: str = "X", min_samples: int = 1, dtype=None,
+            missing: str = "error", empty_rows: bool = False) -> np.ndarray:
     """A finite 2-D float array (N, D); names the first bad row and column.
 
     ``dtype``: cast to it; None keeps a float input's dtype (other inputs become JAX's
-    default float).
+    default float). ``missing="marginalize"`` lets NaN through (a hole to integrate out);
+    infinity is always an error, and so is a row with nothing observed unless
+    ``empty_rows`` (prediction: such a row's membership is the weights).
     """
     if is_traced(X):
         return X
@@ -116,12 +119,30 @@ def check_X(X, name: str = "X", min_samples: int = 1, dtype=None) -> np.ndarray:
     if arr.shape[1] < 1:
         raise ValueError(f"{name} has 0 feature(s) (shape={arr.shape}); at least 1 is required.")
     arr = arr.astype(_float_dtype(arr, dtype), copy=False)
-    bad = ~np.isfinite(arr)
+    check_choice("missing", missing, MISSING)
+    bad = np.isinf(arr) if missing == "marginalize" else ~np.isfinite(arr)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise ValueError(f"{name} contains NaN or infinity: first at row {r}, column {c} "
-                         f"(value {arr[r, c]}); remove or impute such rows.")
+        hint = ("" if missing == "marginalize" else "; remove or impute such rows, or pass "
+                "missing='marginalize' to integrate NaN holes out")
+        what = "infinity" if missing == "marginalize" else "NaN or infinity"
+        raise ValueError(f"{name} contains {what}: first at row {r}, column {c} "
+                         f"(value {arr[r, c]}){hint}.")
+    if missing == "marginalize" and not empty_rows:
+        empty = np.flatnonzero(np.all(np.isnan(arr), axis=1))
+        if empty.size:
+            raise ValueError(f"{name} row {empty[0]} has no observed value ({empty.size} such "
+                             "row(s)); drop rows with nothing observed")
     return arr
+
+
+#: How NaN entries of X are treated: rejected, or integrated out of the likelihood.
+MISSING = ("error", "marginalize")
+
+
+def has_nan(X) -> bool:
+    """Whether a concrete X holds NaN (a traced X is taken to hold none)."""
+    return (not is_traced(X)) and bool(np.isnan(np.asarray(X)).any())
 
 
 def check_Xs(Xs, name: str = "Xs"):
@@ -434,6 +455,12 @@ def data_variance(X, sample_weight=None) -> float:
     w = None if sample_weight is None else np.asarray(sample_weight, np.float64)
     if w is not None and not np.sum(w) > 0:
         return 0.0
+    if np.isnan(X).any():                          # each column over its observed entries
+        obs = ~np.isnan(X)
+        wo = (np.ones(len(X)) if w is None else w)[:, None] * obs
+        n = wo.sum(0)
+        mean = (wo * np.where(obs, X, 0.0)).sum(0) / n
+        return float(np.mean((wo * np.square(np.where(obs, X - mean, 0.0))).sum(0) / n))
     mean = np.average(X, axis=0, weights=w)
     return float(np.mean(np.average(np.square(X - mean), axis=0, weights=w)))
 

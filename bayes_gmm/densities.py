@@ -13,32 +13,39 @@ import jax
 import jax.numpy as jnp
 
 from . import _checks as C
+from .core import missing as missing_values
 from .core import mixture
 from .core.params import GMMParams
 from .core.rows import pad_rows
 
 __all__ = ["log_prob", "responsibilities", "predict", "sample", "bic", "aic", "icl",
-           "classification_entropy", "n_parameters", "decompose"]
+           "classification_entropy", "n_parameters", "decompose", "impute"]
 
 
-def _check(params, X):
+def _check(params, X, missing="error"):
     if not isinstance(params, GMMParams):
         raise TypeError(f"params must be a GMMParams; got {type(params).__name__}")
     if not C.is_traced(X):
-        X = C.check_X(X, dtype=jnp.asarray(params.means).dtype)
+        X = C.check_X(X, dtype=jnp.asarray(params.means).dtype, missing=missing,
+                      empty_rows=True)
         C.check_n_features(X, params.means.shape[-1])
     return jnp.asarray(X)
 
 
 
-_log_prob = jax.jit(mixture.log_prob, static_argnames=("batch_size",))
-_resp = jax.jit(mixture.responsibilities)
-_predict = jax.jit(mixture.predict, static_argnames=("batch_size",))
+_log_prob = jax.jit(mixture.log_prob, static_argnames=("batch_size", "has_missing"))
+_resp = jax.jit(mixture.responsibilities, static_argnames=("has_missing",))
+_predict = jax.jit(mixture.predict, static_argnames=("batch_size", "has_missing"))
+_impute = jax.jit(lambda p, X: missing_values.conditional_mean(
+    p, X, mixture.log_weights(p.weights)))
+
 _sample = jax.jit(mixture.sample, static_argnames=("sample_shape",))
 
 
-def log_prob(params: GMMParams, X, batch_size=None) -> jax.Array:
-    """log p(x_n | θ) for each row. X: (N, D) -> (N,).
+def log_prob(params: GMMParams, X, batch_size=None, missing="error") -> jax.Array:
+    """log p(x_n | θ) for each row. X: (N, D) -> (N,). ``missing``: "error" (NaN is an
+    error naming its row and column) or "marginalize" (NaN entries are missing: each row's
+    density is that of its observed entries, and a row with nothing observed has density 1).
 
     Examples
     --------
@@ -47,30 +54,55 @@ def log_prob(params: GMMParams, X, batch_size=None) -> jax.Array:
     >>> round(float(bg.log_prob(p, jnp.zeros((1, 1)))[0]), 4)   # log N(0 | 0, 1)
     -0.9189
     """
-    X = _check(params, X)
+    X = _check(params, X, missing)
     n = X.shape[0]
     X, _ = pad_rows(X)     # one compiled program per row bucket
-    return _log_prob(params, X, batch_size=C.check_batch_size(batch_size))[:n]
+    return _log_prob(params, X, batch_size=C.check_batch_size(batch_size),
+                     has_missing=C.has_nan(X))[:n]
 
 
-def responsibilities(params: GMMParams, X, batch_size=None) -> jax.Array:
-    """p(z_n = k | x_n, θ). X: (N, D) -> (N, K), rows sum to one."""
-    X = _check(params, X)
+def responsibilities(params: GMMParams, X, batch_size=None, missing="error") -> jax.Array:
+    """p(z_n = k | x_n, θ). X: (N, D) -> (N, K), rows sum to one. ``missing``: as :func:`log_prob`
+    (a row with nothing observed gets the mixture weights)."""
+    X = _check(params, X, missing)
     n = X.shape[0]
     X, _ = pad_rows(X)     # one compiled program per row bucket
     batch_size = C.check_batch_size(batch_size)
+    holes = C.has_nan(X)
     if batch_size is None or batch_size >= X.shape[0]:
-        return _resp(params, X)[:n]
-    return jnp.concatenate([_resp(params, X[i:i + batch_size])
+        return _resp(params, X, has_missing=holes)[:n]
+    return jnp.concatenate([_resp(params, X[i:i + batch_size], has_missing=holes)
                             for i in range(0, X.shape[0], batch_size)])[:n]
 
 
-def predict(params: GMMParams, X, batch_size=None) -> jax.Array:
-    """Most probable component of each row: X (N, D) -> (N,) int32."""
-    X = _check(params, X)
+def predict(params: GMMParams, X, batch_size=None, missing="error") -> jax.Array:
+    """Most probable component of each row: X (N, D) -> (N,) int32. ``missing``: as :func:`log_prob`
+    (a row with nothing observed gets the mixture weights)."""
+    X = _check(params, X, missing)
     n = X.shape[0]
     X, _ = pad_rows(X)     # one compiled program per row bucket
-    return _predict(params, X, batch_size=C.check_batch_size(batch_size))[:n]
+    return _predict(params, X, batch_size=C.check_batch_size(batch_size),
+                    has_missing=C.has_nan(X))[:n]
+
+
+def impute(params: GMMParams, X) -> jax.Array:
+    """X with each NaN replaced by its conditional mean given the row's observed entries,
+    E[x_m | x_o] = Σ_k r_k (μ_k,m + Σ_k,mo Σ_k,oo⁻¹ (x_o − μ_k,o)), r_k the row's
+    responsibilities given x_o (Ghahramani & Jordan 1994). Observed entries are returned
+    unchanged; a row with nothing observed gets the mixture mean Σ_k π_k μ_k.
+
+    Examples
+    --------
+    >>> import numpy as np, jax.numpy as jnp, bayes_gmm as bg
+    >>> p = bg.GMMParams(jnp.array([1.0]), jnp.zeros((1, 2)),
+    ...                  jnp.array([[[1.0, 0.8], [0.8, 1.0]]]), "full")
+    >>> bg.impute(p, np.array([[1.0, np.nan]])).tolist()     # 0 + 0.8 / 1 · (1 − 0)
+    [[1.0, 0.8]]
+    """
+    X = _check(params, X, "marginalize")
+    n = X.shape[0]
+    X, _ = pad_rows(X)
+    return _impute(params, X)[:n]
 
 
 def sample(params: GMMParams, key, n: int):
@@ -97,19 +129,21 @@ def n_parameters(params: GMMParams) -> int:
     return int(params.family.n_parameters(k, d) + k * d + k - 1)
 
 
-def bic(params: GMMParams, X) -> jax.Array:
-    """Bayesian information criterion, −2 log L + p log N (lower is better)."""
-    X = _check(params, X)
-    return -2.0 * jnp.sum(log_prob(params, X)) + n_parameters(params) * jnp.log(X.shape[0])
+def bic(params: GMMParams, X, missing="error") -> jax.Array:
+    """Bayesian information criterion, −2 log L + p log N (lower is better); L is the
+    observed-data likelihood with ``missing="marginalize"`` (see :func:`log_prob`)."""
+    X = _check(params, X, missing)
+    return (-2.0 * jnp.sum(log_prob(params, X, missing=missing))
+            + n_parameters(params) * jnp.log(X.shape[0]))
 
 
-def aic(params: GMMParams, X) -> jax.Array:
+def aic(params: GMMParams, X, missing="error") -> jax.Array:
     """Akaike information criterion, −2 log L + 2p (lower is better)."""
-    X = _check(params, X)
-    return -2.0 * jnp.sum(log_prob(params, X)) + 2.0 * n_parameters(params)
+    X = _check(params, X, missing)
+    return -2.0 * jnp.sum(log_prob(params, X, missing=missing)) + 2.0 * n_parameters(params)
 
 
-def icl(params: GMMParams, X) -> jax.Array:
+def icl(params: GMMParams, X, missing="error") -> jax.Array:
     """Integrated completed likelihood (Biernacki, Celeux & Govaert 2000), as mclust's
     ``icl``: BIC plus twice the entropy of the hard classification,
     BIC − 2 Σ_n log max_k r_nk (lower is better; ≥ BIC, equal when every row is certain).
@@ -123,14 +157,14 @@ def icl(params: GMMParams, X) -> jax.Array:
     >>> round(float(bg.icl(p, X) - bg.bic(p, X)), 4)      # only the middle row is unsure
     1.3863
     """
-    return bic(params, X) + 2.0 * classification_entropy(params, X)
+    return bic(params, X, missing) + 2.0 * classification_entropy(params, X, missing)
 
 
-def classification_entropy(params: GMMParams, X) -> jax.Array:
+def classification_entropy(params: GMMParams, X, missing="error") -> jax.Array:
     """−Σ_n log max_k r_nk: the entropy of the hard classification that ICL adds to BIC
     (twice), 0 when every row is certain. Components of weight exactly 0 take no part."""
-    X = _check(params, X)
-    r = responsibilities(params, X)
+    X = _check(params, X, missing)
+    r = responsibilities(params, X, missing=missing)
     return -jnp.sum(jnp.log(jnp.max(r, axis=1)))
 
 

@@ -34,7 +34,7 @@ __all__ = ["fit_em", "fit_em_many", "fit_em_grid", "EMGridResult", "EMResult"]
 
 def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter=100,
            tol=1e-3, n_init=1, init="k-means++", reg_covar=1e-6, sample_weight=None,
-           batch_size=None, dtype=None, pad_components=None) -> EMResult:
+           batch_size=None, dtype=None, pad_components=None, missing="error") -> EMResult:
     """Fit a Gaussian mixture by EM (maximum likelihood, or MAP when ``prior`` is given).
 
     Parameters
@@ -64,6 +64,12 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
         program — the same fit as unpadded, to rounding. Maximum likelihood with the
         estimated initialisation only. :func:`bayes_gmm.compare` pads each family to its
         largest K.
+    missing : "error" (NaN in X is an error naming its row and column) or "marginalize":
+        NaN entries are missing values, integrated out exactly — the fit maximises the
+        observed-data likelihood (:mod:`bayes_gmm.core.missing`), holes start at their
+        column's observed mean for the initialisation, and ``objective`` and ``trace`` are
+        the observed-data log-likelihood per row. Infinity is always an error, and so is a
+        row with nothing observed. Without NaN the fit is the complete-data one.
 
     Returns
     -------
@@ -83,18 +89,19 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
     # would move rows between devices), nor is X inside the user's own jit.
     pad = not traced and not is_multi_device(X)
     if not traced:
-        X = C.check_X(X)
+        X = C.check_X(X, missing=missing)
         dtype = C.jax_dtype(X.dtype) if dtype is None else np.dtype(dtype)
     elif dtype is None:
         dtype = X.dtype
     with C.x64_scope(dtype):
         return _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
                        init, reg_covar, sample_weight, batch_size, dtype, traced, pad,
-                       pad_components)
+                       pad_components, C.has_nan(X))
 
 
 def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init, init,
-            reg_covar, sample_weight, batch_size, dtype, traced, pad, pad_components):
+            reg_covar, sample_weight, batch_size, dtype, traced, pad, pad_components,
+            has_missing):
     n, d = X.shape
     k = C.check_n_components(n_components, None if traced else n)
     k_run = C.check_pad_components(pad_components, k, prior, init)
@@ -117,7 +124,8 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
             # pilot fit): the NumPyro model resolves the same prior from the same X.
             prior = em.data_prior(prior, jnp.asarray(X, dtype), k, covariance_type,
                                   None if sample_weight is None
-                                  else jnp.asarray(sample_weight, dtype))
+                                  else jnp.asarray(sample_weight, dtype),
+                                  has_missing=has_missing)
     X0, w0 = X, sample_weight
     if pad:
         X, sample_weight = pad_rows(X, sample_weight)
@@ -130,7 +138,8 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
     n_active = None if pad_components is None else jnp.asarray(k, jnp.int32)
     res = em.fit_jit(X, C.check_key(key), prior, sample_weight, init_params, tol, reg_covar,
                      None, n_active, k=k_run, covariance_type=covariance_type,
-                     max_iter=max_iter, n_init=n_init, init=init, batch_size=batch_size)
+                     max_iter=max_iter, n_init=n_init, init=init, batch_size=batch_size,
+                     has_missing=has_missing)
     if k_run != k and traced:
         res = res._replace(params=first_components(res.params, k))
     elif k_run != k:

@@ -104,7 +104,8 @@ EM_DEFAULTS = {"n_init": 10, "tol": 1e-9, "max_iter": 2000, "dtype": np.float64}
 
 def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
             covariance_type="full", key=None, random_state=None, return_fits: bool = False,
-            progress_bar: bool = False, criterion: str = "bic", **fit_kwargs):
+            progress_bar: bool = False, criterion: str = "bic", missing: str = "error",
+            **fit_kwargs):
     """Fit one mixture per K and rank them by BIC (EM) or ELPD-LOO (NUTS/SVI).
 
     Parameters
@@ -119,6 +120,9 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
         table is then indexed by ``(covariance_type, n_components)``, as mclust's BIC table
         (EM only).
     criterion : "bic" or "icl", the EM recommendation's criterion (both are columns).
+    missing : "error" or "marginalize" (EM only: NaN entries are integrated out, and the
+        log-likelihood, BIC and ICL are the observed-data ones; see
+        :func:`bayes_gmm.fit_em`).
     key, random_state : a `jax.random.key` or an int seed (one or the other is required).
         Each K gets ``jax.random.fold_in(key, K)``.
     return_fits : if True, also return a dict K (or (covariance_type, K)) -> fit
@@ -156,7 +160,10 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
 
     C.check_choice("method", method, METHODS)
     C.check_choice("criterion", criterion, CRITERIA)
-    X = C.check_X(X)
+    X = C.check_X(X, missing=missing)
+    if C.has_nan(X) and method != "em":
+        raise ValueError(f"missing='marginalize' is EM only in compare for now; "
+                         f"method={method!r} needs complete rows")
     n, d = X.shape
     families, grid = _check_families(covariance_type, d)
     if grid and method != "em":
@@ -165,7 +172,7 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     ks = _check_ks(n_components, n)
     key = _key(key, random_state)
 
-    em_kwargs = {**EM_DEFAULTS, **(fit_kwargs if method == "em" else {})}
+    em_kwargs = {**EM_DEFAULTS, **(fit_kwargs if method == "em" else {}), "missing": missing}
     dtype = np.dtype(em_kwargs["dtype"])
     reg_covar = float(em_kwargs.get("reg_covar", 1e-6))
     variance = C.data_variance(X, em_kwargs.get("sample_weight"))
@@ -189,8 +196,9 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
                 # Padded back to the family's program shape (zero weights change
                 # neither), so the densities compile once per family, not per K.
                 same = padded(res.params, em_kwargs.get("pad_components") or k)
-                loglik = float(np.sum(np.asarray(log_prob(same, X), np.float64)))
-                entropy = float(classification_entropy(same, X))
+                loglik = float(np.sum(np.asarray(log_prob(same, X, missing=missing),
+                                                 np.float64)))
+                entropy = float(classification_entropy(same, X, missing))
             if method != "em":
                 fit = fit_nuts if method == "nuts" else fit_svi
                 idatas[k] = fit(X, k, key=kk, covariance_type=t, **fit_kwargs)

@@ -332,7 +332,7 @@ def test_batch_size_gives_the_same_fit(parity_fits):
 def test_params_roundtrip_like_sklearn():
     ours, theirs = GaussianMixture().get_params(), SKGaussianMixture().get_params()
     assert set(theirs) <= set(ours)
-    assert set(ours) - set(theirs) == {"prior", "batch_size"}
+    assert set(ours) - set(theirs) == {"prior", "batch_size", "missing"}
     for name in theirs:
         assert ours[name] == theirs[name], name
     gm = GaussianMixture().set_params(n_components=3, covariance_type="diag",

@@ -37,18 +37,18 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.special import logsumexp
 
+from . import missing
 from .covariance import get_family
 from .mixture import log_weights, weighted_log_prob
 from .params import GMMParams
 from .prior import GMMPrior, log_prior, pooled_covariance, resolve_prior
-from .rows import chunks, default_batch_size, map_rows, reduce_rows
+from .rows import default_batch_size, reduce_rows
+from .seeding import INIT_METHODS, initial_stats, stats_from_resp
 
 __all__ = ["SuffStats", "EMResult", "e_step", "m_step", "covariance_floor", "initial_stats",
            "initialize", "objective", "update", "loglik", "run", "fit", "fit_jit",
            "INIT_METHODS"]
 
-INIT_METHODS = ("k-means++", "kmeans", "random", "random_from_data")
-N_LLOYD = 10
 
 
 class SuffStats(NamedTuple):
@@ -82,13 +82,6 @@ class EMResult(NamedTuple):
 
 # --- E-step ----------------------------------------------------------------------------
 
-def _stats_from_resp(Xc, resp, shift, family):
-    """Sufficient statistics of one chunk. Xc: (B, D), resp: (B, K) already weighted."""
-    diff = Xc[:, None, :] - shift[None]                                  # (B, K, D)
-    return (jnp.sum(resp, axis=0), jnp.einsum("nk,nkd->kd", resp, diff),
-            family.scatter(resp, diff))
-
-
 def _chunk_stats(Xc, wc, params, center):
     Xc = Xc - center
     fam = params.family
@@ -97,7 +90,7 @@ def _chunk_stats(Xc, wc, params, center):
     wlp = weighted_log_prob(params, Xc)
     lse = logsumexp(wlp, axis=1)
     resp = jnp.exp(wlp - lse[:, None]) * wc[:, None]
-    counts, sum_x, scatter = _stats_from_resp(Xc, resp, params.means, fam)
+    counts, sum_x, scatter = stats_from_resp(Xc, resp, params.means, fam)
     return SuffStats(counts, sum_x, scatter, jnp.sum(wc * lse))
 
 
@@ -123,12 +116,21 @@ def _chunk_stats_whitened(Xc, wc, params):
                      jnp.einsum("kbd,kbe->kde", ry, y), jnp.sum(wc * lse))
 
 
-def e_step(params: GMMParams, X, w, center, batch_size=None) -> SuffStats:
+def _chunk_stats_missing(Xc, wc, params, center):
+    return SuffStats(*missing.chunk_stats(Xc - center, wc, params,
+                                          log_weights(params.weights)))
+
+
+def e_step(params: GMMParams, X, w, center, batch_size=None, has_missing=False) -> SuffStats:
     """Sufficient statistics at ``params`` (centred coordinates), about the current means.
 
     X: (N, D) raw rows; w: (N,) weights; center: (D,) subtracted from every row.
     Additive over row subsets (a sum of per-chunk statistics), which streaming relies on.
+    ``has_missing``: X holds NaN holes, integrated out (:mod:`bayes_gmm.core.missing`:
+    expected statistics given each row's observed entries).
     """
+    if has_missing:
+        return reduce_rows(_chunk_stats_missing, X, w, batch_size, params, center)
     stats = reduce_rows(_chunk_stats, X, w, batch_size, params, center)
     fam = params.family
     if not fam.whitened:
@@ -137,13 +139,14 @@ def e_step(params: GMMParams, X, w, center, batch_size=None) -> SuffStats:
     return stats._replace(sum_x=sum_x, scatter=scatter)
 
 
-def _chunk_loglik(Xc, wc, params, center):
-    return jnp.sum(wc * logsumexp(weighted_log_prob(params, Xc - center), axis=1))
+def _chunk_loglik(Xc, wc, params, center, has_missing):
+    return jnp.sum(wc * logsumexp(weighted_log_prob(params, Xc - center, has_missing), axis=1))
 
 
-def loglik(params: GMMParams, X, w, center, batch_size=None):
-    """Σ_n w_n log p(x_n − center | params): a scalar."""
-    return reduce_rows(_chunk_loglik, X, w, batch_size, params, center)
+def loglik(params: GMMParams, X, w, center, batch_size=None, has_missing=False):
+    """Σ_n w_n log p(x_n − center | params): a scalar (of the observed entries only when
+    ``has_missing``)."""
+    return reduce_rows(_chunk_loglik, X, w, batch_size, params, center, has_missing)
 
 
 # --- M-step ----------------------------------------------------------------------------
@@ -197,140 +200,6 @@ def covariance_floor(mean_variance, dtype):
 
 # --- initialisation --------------------------------------------------------------------
 
-def _sq_dist_to(Xc, centers):
-    """Squared distances (B, K) via one GEMM; clipped at 0."""
-    d2 = (jnp.sum(jnp.square(Xc), 1)[:, None] - 2.0 * Xc @ centers.T
-          + jnp.sum(jnp.square(centers), 1)[None])
-    return jnp.maximum(d2, 0.0)
-
-
-def _row(X, i):
-    """X[i] as a masked sum over rows: a reduction, so a row-sharded X is all-reduced as a
-    (D,) vector instead of being gathered onto one device to slice it."""
-    return jnp.sum(jnp.where((jnp.arange(X.shape[0]) == i)[:, None], X, 0), axis=0)
-
-
-def _row_order(X):
-    """A canonical order of the rows: by a fixed projection of their values (an (N,)
-    vector, so a row-sharded X is not gathered). Initial draws follow it, so they depend
-    on the weighted set of rows, not on the order the rows come in."""
-    d = X.shape[1]
-    r = jnp.cos(jnp.arange(1, d + 1, dtype=X.dtype) * 1.7) + 2.0
-    return jnp.argsort(X @ r)
-
-
-def _draw_row(key, p, order):
-    """A row index drawn with probability ∝ p (N,) ≥ 0 by inverting the cumulative sum
-    over the rows in ``order``.
-
-    One uniform per draw, whatever N: rows of weight 0 (padding) occupy no interval and
-    never change the draw, and a row of weight 2 takes the interval of its two copies, so
-    weights and repeated rows give the same initialisation.
-    """
-    c = jnp.cumsum(p[order])
-    u = jax.random.uniform(key, (), c.dtype) * c[-1]
-    return order[jnp.minimum(jnp.searchsorted(c, u, side="right"), p.shape[0] - 1)]
-
-
-def _kmeans_pp(key, X, w, center, k, n_active, batch_size):
-    """k-means++ seeding (Arthur & Vassilvitskii 2007), weighted by ``w``: (K, D) centres."""
-    n, d = X.shape
-    k0, key = jax.random.split(key)
-    order = _row_order(X)
-    i0 = _draw_row(k0, w, order)
-    c0 = _row(X, i0) - center
-    centers = jnp.zeros((k, d), X.dtype).at[0].set(c0)
-    dist = map_rows(lambda xc, c: _sq_dist_to(xc - center, c[None])[:, 0], X, batch_size, c0)
-
-    def body(j, carry):
-        centers, dist = carry
-        p = w * dist
-        # All remaining mass at distance 0 (duplicates): fall back to the weights.
-        p = jnp.where(jnp.sum(p) > 0, p, w)
-        idx = _draw_row(jax.random.fold_in(key, j), p, order)
-        c = _row(X, idx) - center
-        newd = map_rows(lambda xc, c: _sq_dist_to(xc - center, c[None])[:, 0], X, batch_size, c)
-        return centers.at[j].set(c), jnp.minimum(dist, newd)
-
-    centers, _ = lax.fori_loop(1, n_active, body, (centers, dist))
-    return centers
-
-
-def _hard_resp(Xc, wc, centers, center, penalty):
-    """One-hot nearest-centre assignment; ``penalty`` (K,) is 0, or +inf for a padded
-    centre that must take no row."""
-    Xc = Xc - center
-    labels = jnp.argmin(_sq_dist_to(Xc, centers) + penalty[None], axis=1)
-    return Xc, jax.nn.one_hot(labels, centers.shape[0], dtype=Xc.dtype) * wc[:, None]
-
-
-def _hard_sums(Xc, wc, centers, center, penalty):
-    """Counts and sums about ``centers`` of the nearest-centre assignment (Lloyd's step)."""
-    Xc, resp = _hard_resp(Xc, wc, centers, center, penalty)
-    return jnp.sum(resp, axis=0), jnp.einsum("nk,nkd->kd", resp, Xc[:, None] - centers[None])
-
-
-def _hard_stats(Xc, wc, centers, center, penalty, family):
-    Xc, resp = _hard_resp(Xc, wc, centers, center, penalty)
-    return _stats_from_resp(Xc, resp, centers, family)
-
-
-def initial_stats(key, X, w, center, k, family, method, batch_size, n_active=None):
-    """Statistics of the initial hard (or random) assignment, and their shift (K, D).
-
-    ``n_active`` (≤ k, may be traced): only the first ``n_active`` components take rows;
-    the rest are padding (no rows), so one compiled program serves every K ≤ k with the
-    draws of an unpadded fit of that K.
-    """
-    n, d = X.shape
-    n_active = k if n_active is None else n_active
-    active = jnp.arange(k) < n_active
-    penalty = jnp.where(active, 0.0, jnp.inf).astype(X.dtype)
-    if method == "random":
-        # Per-row uniforms (as scikit-learn draws them) from the row index folded into the
-        # key, so the draw does not depend on how the rows are chunked.
-        b, n_chunks = chunks(n, batch_size)
-
-        def chunk(i):
-            start = jnp.minimum(i * b, n - b)
-            xc = lax.dynamic_slice_in_dim(X, start, b)
-            wc = lax.dynamic_slice_in_dim(w, start, b)
-            rows = start + jnp.arange(b)
-            wc = jnp.where(rows >= i * b, wc, 0)
-            r = jax.vmap(lambda j: jax.random.uniform(jax.random.fold_in(key, j), (k,),
-                                                      X.dtype))(rows)
-            r = jnp.where(active[None], r, 0.0)
-            r = r / jnp.sum(r, axis=1, keepdims=True) * wc[:, None]
-            return _stats_from_resp(xc - center, r, jnp.zeros((k, d), X.dtype), family)
-
-        stats = chunk(0)
-        if n_chunks > 1:
-            stats, _ = lax.scan(lambda acc, i: (jax.tree.map(jnp.add, acc, chunk(i)), None),
-                                stats, jnp.arange(1, n_chunks))
-        return stats, jnp.zeros((k, d), X.dtype)
-    if method == "random_from_data":
-        # K distinct rows with positive weight, uniformly, one inverse-CDF draw each.
-        order = _row_order(X)
-
-        def pick(j, carry):
-            free, centers = carry
-            i = _draw_row(jax.random.fold_in(key, j), free, order)
-            return free.at[i].set(0), centers.at[j].set(_row(X, i) - center)
-
-        free = (w > 0).astype(X.dtype)
-        _, centers = lax.fori_loop(0, n_active, pick, (free, jnp.zeros((k, d), X.dtype)))
-    else:
-        centers = _kmeans_pp(key, X, w, center, k, n_active, batch_size)
-        if method == "kmeans":
-            def lloyd(_, c):
-                cnt, sx = reduce_rows(_hard_sums, X, w, batch_size, c, center, penalty)
-                return jnp.where(cnt[:, None] > 0, c + sx / jnp.where(cnt > 0, cnt, 1.0)[:, None],
-                                 c)
-            centers = lax.fori_loop(0, N_LLOYD, lloyd, centers)
-    stats = reduce_rows(_hard_stats, X, w, batch_size, centers, center, penalty, family)
-    return stats, centers
-
-
 def initialize(key, X, w, center, scale, floor, prior, reg_covar, *, k, covariance_type,
                init, batch_size, n_active=None):
     """Parameters (in centred coordinates) after the initial assignment and one M-step;
@@ -365,7 +234,7 @@ def update(stats: SuffStats, params, prev_obj, prior, reg_covar, floor, wsum, to
 
 def run(key, X, w, center, scale, floor, prior, init_params, *, k, covariance_type, max_iter,
         tol, reg_covar, init, batch_size, early_exit=False, start_objective=None,
-        n_active=None) -> EMResult:
+        n_active=None, has_missing=False) -> EMResult:
     """Initialise, then iterate E- and M-steps until ``|Δ objective| < tol`` or ``max_iter``.
 
     ``start_objective``: the objective the first iteration is compared with (−inf, or a
@@ -375,7 +244,9 @@ def run(key, X, w, center, scale, floor, prior, init_params, *, k, covariance_ty
     given = init_params if init_params is not None else GMMParams(None, None, None,
                                                                   covariance_type)
     if any(v is None for v in (given.weights, given.means, given.covariances)):
-        params = initialize(key, X, w, center, scale, floor, prior, reg_covar, k=k,
+        # Holes are initialised at the column means; EM then integrates them out.
+        filled = jnp.where(jnp.isnan(X), center, X) if has_missing else X
+        params = initialize(key, filled, w, center, scale, floor, prior, reg_covar, k=k,
                             covariance_type=covariance_type, init=init, batch_size=batch_size,
                             n_active=n_active)
     else:
@@ -389,7 +260,7 @@ def run(key, X, w, center, scale, floor, prior, init_params, *, k, covariance_ty
 
     def do(carry):
         params, prev, _, n_iter = carry
-        stats = e_step(params, X, w, center, batch_size)
+        stats = e_step(params, X, w, center, batch_size, has_missing)
         new, obj, conv = update(stats, params, prev, prior, reg_covar, floor, wsum, tol)
         return (new, obj, conv, n_iter + 1), obj
 
@@ -413,14 +284,21 @@ def run(key, X, w, center, scale, floor, prior, init_params, *, k, covariance_ty
             lambda c: ~c[0][2] & (c[0][3] < max_iter), body, (carry0, trace0))
     else:
         (params, _, converged, n_iter), trace = lax.scan(step, carry0, None, length=max_iter)
-    obj = objective(loglik(params, X, w, center, batch_size), wsum, params, prior)
+    obj = objective(loglik(params, X, w, center, batch_size, has_missing), wsum, params,
+                    prior)
     params = params._replace(means=params.means + center)
     return EMResult(params, obj, trace, n_iter, converged)
 
 
-def data_moments(X, w, batch_size):
-    """(centre (D,), mean variance about it + √tiny, covariance floor) of weighted rows."""
+def data_moments(X, w, batch_size, has_missing=False):
+    """(centre (D,), mean variance about it + √tiny, covariance floor) of weighted rows
+    (over each column's observed entries when X has NaN holes)."""
     dt = X.dtype
+    if has_missing:
+        center, second = missing.moments(X, w)
+        center = lax.stop_gradient(center)
+        return (center, jnp.mean(second) + jnp.sqrt(jnp.finfo(dt).tiny),
+                covariance_floor(jnp.mean(second), dt))
     wsum = jnp.sum(w)
     # Two passes: the second sums small deviations, so a large offset (X ~ 1e4 in float32)
     # does not leave the centre off by the first sum's rounding error.
@@ -436,10 +314,11 @@ def data_moments(X, w, batch_size):
 
 def fit(X, key, prior, sample_weight, init_params, tol, reg_covar, start_objective=None,
         n_active=None, *, k, covariance_type, max_iter, n_init, init, batch_size,
-        early_exit=False) -> EMResult:
+        early_exit=False, has_missing=False) -> EMResult:
     """EM on one dataset with ``n_init`` restarts (one vmap); the best objective wins.
 
     ``start_objective``: see :func:`run` (a warm start's previous objective, or None).
+    ``has_missing``: X holds NaN holes, integrated out (observed-data likelihood).
     ``n_active``: fit ``n_active`` ≤ k components (a traced int32) in a program compiled
     for k: the others are padding with weight exactly 0, which take no rows and leave the
     objective as it is (maximum likelihood only), so every K ≤ k shares one program. The
@@ -447,9 +326,9 @@ def fit(X, key, prior, sample_weight, init_params, tol, reg_covar, start_objecti
     """
     dt = X.dtype
     w = jnp.ones((X.shape[0],), dt) if sample_weight is None else sample_weight.astype(dt)
-    center, scale, floor = data_moments(X, w, batch_size)
+    center, scale, floor = data_moments(X, w, batch_size, has_missing)
     if prior is not None:
-        prior = data_prior(prior, X, k, covariance_type, w, batch_size)
+        prior = data_prior(prior, X, k, covariance_type, w, batch_size, has_missing)
         prior = prior._replace(mean_prior=prior.mean_prior - center)
     # Restarts run as one vmap: an early-exit while loop there stops when the slowest
     # restart has converged, where the scan's batched cond would run all max_iter steps.
@@ -458,7 +337,8 @@ def fit(X, key, prior, sample_weight, init_params, tol, reg_covar, start_objecti
                   init_params=init_params, k=k, covariance_type=covariance_type,
                   max_iter=max_iter, tol=jnp.asarray(tol, dt),
                   reg_covar=jnp.asarray(reg_covar, dt), init=init, batch_size=batch_size,
-                  early_exit=early_exit, start_objective=start_objective, n_active=n_active)
+                  early_exit=early_exit, start_objective=start_objective, n_active=n_active,
+                  has_missing=has_missing)
     if n_init == 1:
         return one(key)
     results = jax.vmap(one)(jax.random.split(key, n_init))
@@ -469,7 +349,7 @@ def fit(X, key, prior, sample_weight, init_params, tol, reg_covar, start_objecti
 
 #: :func:`fit`, compiled once per static configuration.
 fit_jit = jax.jit(fit, static_argnames=("k", "covariance_type", "max_iter", "n_init", "init",
-                                        "batch_size", "early_exit"))
+                                        "batch_size", "early_exit", "has_missing"))
 
 
 #: The maximum-likelihood pilot fit behind the default covariance scale of `GMMPrior`
@@ -484,7 +364,8 @@ def pilot_tol(dtype) -> float:
     return max(1e-12, 100.0 * float(jnp.finfo(dtype).eps))
 
 
-def pilot_target(X, k: int, covariance_type: str, sample_weight=None, batch_size=None):
+def pilot_target(X, k: int, covariance_type: str, sample_weight=None, batch_size=None,
+                 has_missing=False):
     """W = Σ_k π_k Σ_k (D, D) of a maximum-likelihood fit of X: the default prior's target.
 
     K components of the same covariance type, ``PILOT_N_INIT`` k-means++ restarts from
@@ -496,21 +377,27 @@ def pilot_target(X, k: int, covariance_type: str, sample_weight=None, batch_size
     if batch_size is None:
         batch_size = default_batch_size(X.shape[0], k, X.shape[1])
     w = jnp.ones((X.shape[0],), dt) if sample_weight is None else sample_weight.astype(dt)
-    _, scale, _ = data_moments(X, w, batch_size)
+    _, scale, _ = data_moments(X, w, batch_size, has_missing)
     tol = pilot_tol(dt)
     res = fit_jit(X, jax.random.key(PILOT_SEED), None, w, None, jnp.asarray(tol, dt),
                   1e-6 * scale, k=k, covariance_type=covariance_type,
                   max_iter=PILOT_MAX_ITER, n_init=PILOT_N_INIT, init="k-means++",
-                  batch_size=batch_size)
+                  batch_size=batch_size, has_missing=has_missing)
     return pooled_covariance(res.params)
 
 
 def data_prior(prior: GMMPrior, X, k: int, covariance_type: str, sample_weight=None,
-               batch_size=None) -> GMMPrior:
+               batch_size=None, has_missing=False) -> GMMPrior:
     """The prior resolved from data X (N, D): :func:`~bayes_gmm.core.prior.resolve_prior`
     with the default covariance scale's target from :func:`pilot_target` when
-    ``covariance_prior`` is None. Traceable."""
+    ``covariance_prior`` is None. Traceable. With NaN holes (``has_missing``) the mean is
+    each column's observed mean and the pilot fit integrates the holes out."""
     target = None
     if prior.covariance_prior is None:
-        target = pilot_target(X, k, covariance_type, sample_weight, batch_size)
+        target = pilot_target(X, k, covariance_type, sample_weight, batch_size, has_missing)
+    if has_missing:
+        w = (jnp.ones((X.shape[0],), X.dtype) if sample_weight is None
+             else sample_weight.astype(X.dtype))
+        # Holes at the observed column means: the weighted mean is then the observed one.
+        X = jnp.where(jnp.isnan(X), missing.moments(X, w)[0], X)
     return resolve_prior(prior, X, k, covariance_type, sample_weight, target=target)

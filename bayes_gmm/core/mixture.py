@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+from . import missing
 from .params import GMMParams
 from .rows import map_rows
 
@@ -36,28 +37,31 @@ def component_log_prob(params: GMMParams, X) -> jax.Array:
     return -0.5 * (d * math.log(2.0 * math.pi) + maha) + fam.log_det_precision_cholesky(u, d)
 
 
-def weighted_log_prob(params: GMMParams, X) -> jax.Array:
-    """log π_k + log N(x_n | μ_k, Σ_k): (N, K)."""
-    return component_log_prob(params, X) + log_weights(params.weights)[None]
+def weighted_log_prob(params: GMMParams, X, has_missing=False) -> jax.Array:
+    """log π_k + log N(x_n | μ_k, Σ_k): (N, K). ``has_missing``: X holds NaN holes and
+    each row's density is that of its observed entries (:mod:`bayes_gmm.core.missing`)."""
+    comp = (missing.component_log_prob(params, X) if has_missing
+            else component_log_prob(params, X))
+    return comp + log_weights(params.weights)[None]
 
 
-def log_prob(params: GMMParams, X, batch_size=None) -> jax.Array:
+def log_prob(params: GMMParams, X, batch_size=None, has_missing=False) -> jax.Array:
     """log p(x_n | θ): (N,), computed ``batch_size`` rows at a time."""
-    return map_rows(lambda xc: logsumexp(weighted_log_prob(params, xc), axis=1), X,
-                    batch_size)
+    return map_rows(lambda xc: logsumexp(weighted_log_prob(params, xc, has_missing), axis=1),
+                    X, batch_size)
 
 
-def responsibilities(params: GMMParams, X) -> jax.Array:
+def responsibilities(params: GMMParams, X, has_missing=False) -> jax.Array:
     """p(z_n = k | x_n, θ): (N, K), rows sum to one."""
-    wlp = weighted_log_prob(params, X)
+    wlp = weighted_log_prob(params, X, has_missing)
     return jnp.exp(wlp - logsumexp(wlp, axis=1, keepdims=True))
 
 
-def predict(params: GMMParams, X, batch_size=None) -> jax.Array:
+def predict(params: GMMParams, X, batch_size=None, has_missing=False) -> jax.Array:
     """argmax_k p(z_n = k | x_n, θ): (N,) int32."""
     # map_rows stacks rows of X's dtype; labels < K are exact in any float dtype.
     def arg(xc):
-        return jnp.argmax(weighted_log_prob(params, xc), axis=1).astype(xc.dtype)
+        return jnp.argmax(weighted_log_prob(params, xc, has_missing), axis=1).astype(xc.dtype)
     return map_rows(arg, X, batch_size).astype(jnp.int32)
 
 

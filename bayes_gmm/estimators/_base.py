@@ -53,7 +53,7 @@ def exception_classes():
 
 # --- input helpers ----------------------------------------------------------------------
 
-def check_array(X, dtype, name="X"):
+def check_array(X, dtype, name="X", missing="error", empty_rows=False):
     """Array checks with scikit-learn's wording where its test-suite matches messages."""
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(f"{name} is a sparse matrix ({type(X).__name__}); sparse input is not "
@@ -80,7 +80,7 @@ def check_array(X, dtype, name="X"):
     if isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] == 0:
         raise ValueError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is "
                          "required.")
-    return C.check_X(arr, name=name, dtype=dtype)
+    return C.check_X(arr, name=name, dtype=dtype, missing=missing, empty_rows=empty_rows)
 
 
 
@@ -144,10 +144,10 @@ class MixtureEstimator:
             raise ValueError("The feature names should match those that were passed during "
                              f"fit; fitted with {list(fitted)}, got {list(names)}")
 
-    def _validate_X(self, X):
+    def _validate_X(self, X, missing="error"):
         self._check_is_fitted()
         self._check_feature_names(X)
-        Xa = check_array(X, self.means_.dtype)
+        Xa = check_array(X, self.means_.dtype, missing=missing, empty_rows=True)
         if Xa.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {Xa.shape[1]} features, but {type(self).__name__} is "
                              f"expecting {self.n_features_in_} features as input.")

@@ -113,6 +113,10 @@ class GaussianMixture(MixtureEstimator):
         > 0 logs a summary of each fit at INFO level (no printing).
     verbose_interval : int, default 10
         Accepted for scikit-learn compatibility.
+    missing : "error" (default) or "marginalize"
+        "marginalize": NaN entries of X are missing values, integrated out exactly in the
+        fit (observed-data EM) and in ``predict``, ``predict_proba`` and
+        ``score_samples``; :meth:`impute` fills them with their conditional means.
 
     Attributes
     ----------
@@ -143,7 +147,8 @@ class GaussianMixture(MixtureEstimator):
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6,
                  max_iter=100, n_init=1, init_params="kmeans", weights_init=None,
                  means_init=None, precisions_init=None, prior=None, random_state=None,
-                 batch_size=None, warm_start=False, verbose=0, verbose_interval=10):
+                 batch_size=None, warm_start=False, verbose=0, verbose_interval=10,
+                 missing="error"):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -160,6 +165,7 @@ class GaussianMixture(MixtureEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.missing = missing
 
     # -- scikit-learn protocol -------------------------------------------------------
 
@@ -170,7 +176,8 @@ class GaussianMixture(MixtureEstimator):
         from sklearn.utils import InputTags, Tags, TargetTags
         return Tags(estimator_type="density_estimator",
                     target_tags=TargetTags(required=False),
-                    input_tags=InputTags(two_d_array=True, sparse=False, allow_nan=False),
+                    input_tags=InputTags(two_d_array=True, sparse=False,
+                                         allow_nan=self.missing == "marginalize"),
                     non_deterministic=False, requires_fit=True)
 
     # -- fitting -----------------------------------------------------------------------
@@ -221,7 +228,7 @@ class GaussianMixture(MixtureEstimator):
             self._check_hyperparameters()
         dtype = C.estimator_dtype(X)
         names = C.feature_names(X)
-        Xa = check_array(X, dtype)
+        Xa = check_array(X, dtype, missing=C.check_choice("missing", self.missing, C.MISSING))
         n, d = Xa.shape
         C.check_n_components(k, n)
         if self.prior is not None:
@@ -245,7 +252,8 @@ class GaussianMixture(MixtureEstimator):
                              None if swp is None else jnp.asarray(swp), init,
                              tol, reg_covar, start, k=k, covariance_type=covariance_type,
                              max_iter=max_iter, n_init=n_init,
-                             init=INIT_NAMES[self.init_params], batch_size=batch_size)
+                             init=INIT_NAMES[self.init_params], batch_size=batch_size,
+                             has_missing=C.has_nan(Xa))
             if self.prior is None:
                 # The same warning, from the same check, as fit_em on the same input; with
                 # reg_covar = 0 a singular component is an error, as in scikit-learn.
@@ -317,25 +325,36 @@ class GaussianMixture(MixtureEstimator):
     def _predict_array(self, Xa):
         with C.x64_scope(self.means_.dtype):
             return np.asarray(densities.predict(self._params(), Xa,
-                                                batch_size=C.check_batch_size(self.batch_size)))
+                                                batch_size=C.check_batch_size(self.batch_size),
+                                                missing=self.missing))
 
     def predict(self, X):
         """Most probable component of each row. X: (N, D) -> (N,) int."""
-        return self._predict_array(self._validate_X(X))
+        return self._predict_array(self._validate_X(X, self.missing))
 
     def predict_proba(self, X):
         """Responsibilities p(z = k | x). X: (N, D) -> (N, K), rows sum to one."""
-        Xa = self._validate_X(X)
+        Xa = self._validate_X(X, self.missing)
         with C.x64_scope(self.means_.dtype):
             return np.asarray(densities.responsibilities(
-                self._params(), Xa, batch_size=C.check_batch_size(self.batch_size)))
+                self._params(), Xa, batch_size=C.check_batch_size(self.batch_size),
+                missing=self.missing))
 
     def score_samples(self, X):
-        """log p(x) of each row. X: (N, D) -> (N,)."""
-        Xa = self._validate_X(X)
+        """log p(x) of each row (of its observed entries, with ``missing="marginalize"``).
+        X: (N, D) -> (N,)."""
+        Xa = self._validate_X(X, self.missing)
         with C.x64_scope(self.means_.dtype):
             return np.asarray(densities.log_prob(
-                self._params(), Xa, batch_size=C.check_batch_size(self.batch_size)))
+                self._params(), Xa, batch_size=C.check_batch_size(self.batch_size),
+                missing=self.missing))
+
+    def impute(self, X):
+        """X with each NaN replaced by its conditional mean given the row's observed
+        entries under the fitted mixture (:func:`bayes_gmm.impute`): (N, D)."""
+        Xa = self._validate_X(X, "marginalize")
+        with C.x64_scope(self.means_.dtype):
+            return np.asarray(densities.impute(self._params(), Xa))
 
     def score(self, X, y=None):
         """Mean log-likelihood per row (float)."""

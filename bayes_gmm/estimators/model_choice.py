@@ -74,6 +74,7 @@ class GaussianMixtureIC(GaussianMixture):
     # GaussianMixture's own initial values, prior and warm start do not apply to a grid.
     prior = weights_init = means_init = precisions_init = None
     warm_start = False
+    missing = "error"
 
     def _fit(self, X, sample_weight):
         if self.init_params not in INIT_NAMES:

@@ -85,6 +85,11 @@ class CovarianceFamily:
         """Σ_n r_nk (x_n − s_k)(x_n − s_k)ᵀ (or its diagonal) from diff (B, K, D)."""
         return jnp.einsum("nk,nkd->kd", resp, jnp.square(diff))
 
+    def scatter_from_full(self, scatter):
+        """This family's scatter format from full (K, D, D) scatter matrices (the
+        expected statistics of rows with missing values)."""
+        return jnp.diagonal(scatter, axis1=-2, axis2=-1)
+
     def centred_scatter(self, scatter, nk, off):
         """Scatter about x̄_k from the scatter about a shift s_k, with off = x̄_k − s_k."""
         return jnp.maximum(scatter - nk[:, None] * jnp.square(off), 0.0)

@@ -47,6 +47,9 @@ class _MatrixFamily(CovarianceFamily):
     def scatter(self, resp, diff):
         return jnp.einsum("nkd,nke->kde", resp[..., None] * diff, diff)
 
+    def scatter_from_full(self, scatter):
+        return scatter
+
     def centred_scatter(self, scatter, nk, off):
         S = scatter - nk[:, None, None] * off[:, :, None] * off[:, None, :]
         return 0.5 * (S + jnp.swapaxes(S, -1, -2))
