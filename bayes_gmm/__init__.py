@@ -5,7 +5,7 @@ Re-exports only; see the "Architecture" section of the README for where each con
 
 from . import plots
 from ._cache import enable_compilation_cache
-from ._checks import DegenerateFitWarning
+from .degeneracy import DegenerateFitWarning
 from ._version import __version__
 from .bayes.diagnostics import (DiagnosticWarning, assignment_probabilities,
                                 check_diagnostics, coclustering, summary)

@@ -233,3 +233,14 @@ def test_estimator_and_compare_take_missing(x64, data):
                                                        rel=1e-9)
     assert t.loc[3, "bic"] == pytest.approx(
         float(bg.bic(fit3.params, Xm, missing="marginalize")), rel=1e-9)
+
+
+def test_chunked_rows_give_the_same_fit_with_holes(x64, data):
+    _, Xm = data
+    kw = dict(key=jax.random.key(4), missing="marginalize", tol=1e-10, max_iter=200,
+              dtype=np.float64, covariance_type="diag")
+    a = bg.fit_em(Xm, 3, **kw)
+    b = bg.fit_em(Xm, 3, batch_size=64, **kw)       # 450 rows in chunks of 64
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-9, atol=1e-12)
+    assert int(a.n_iter) == int(b.n_iter)
