@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Ellipse
@@ -326,11 +327,14 @@ def _plot_family_grid(table):
     ax = fig.add_subplot()
     families = list(dict.fromkeys(table.index.get_level_values(0)))
     markers = "osD^v<>phX*P8"
+    # tab10 repeats after ten lines; mclust's fourteen families need tab20's colours
+    cmap = matplotlib.colormaps["tab10" if len(families) <= 10 else "tab20"]
     for i, t in enumerate(families):
         sub = table.loc[t]
         ks = np.asarray(sub.index, int)
         y = np.asarray(sub[crit], float)
-        line, = ax.plot(ks, y, marker=markers[i % len(markers)], ms=5, lw=1.2, label=t)
+        line, = ax.plot(ks, y, marker=markers[i % len(markers)], ms=5, lw=1.2, label=t,
+                        color=cmap(i % cmap.N))
         bad = np.asarray(sub["degenerate"], bool)
         if bad.any():
             ax.plot(ks[bad], y[bad], "x", color="tab:red", ms=9, mew=2)
