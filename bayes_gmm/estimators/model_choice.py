@@ -77,6 +77,8 @@ class GaussianMixtureIC(GaussianMixture):
     missing = "error"
 
     def _fit(self, X, sample_weight):
+        """Fit every cell of the grid by EM and keep the best by ``criterion`` (``fit``
+        and ``fit_predict`` are GaussianMixture's, around this)."""
         if self.init_params not in INIT_NAMES:
             raise ValueError(f"init_params must be one of {tuple(INIT_NAMES)}; got "
                              f"{self.init_params!r}")
@@ -106,19 +108,3 @@ class GaussianMixtureIC(GaussianMixture):
         self.covariance_type_ = family
         self.best_criterion_ = float(table.loc[cell, self.criterion])
         return Xa
-
-    def fit(self, X, y=None, sample_weight=None):
-        """Fit every cell of the grid by EM and keep the best by ``criterion``.
-
-        Parameters
-        ----------
-        X : (N, D) array-like.
-        y : ignored.
-        sample_weight : (N,) non-negative row weights, or None.
-
-        Returns
-        -------
-        self
-        """
-        self._fit(X, sample_weight)
-        return self
