@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.mixture import GaussianMixture as SkGMM
 
-from bayes_gmm import cli
+from bayes_gmm import cli, cli_options
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -66,8 +66,8 @@ def test_missing_file_and_bad_arguments(tmp_path, capsys):
     assert e.value.code == 2
     with pytest.raises(SystemExit):
         cli.main(["compare", "x.csv", "-k", "3..x"])
-    assert cli._parse_ks("1..4") == [1, 2, 3, 4]
-    assert cli._parse_ks("2,5,3") == [2, 3, 5]
+    assert cli_options.parse_ks("1..4") == [1, 2, 3, 4]
+    assert cli_options.parse_ks("2,5,3") == [2, 3, 5]
 
 
 @pytest.mark.parametrize("sub", ["demo", "fit", "compare"])
