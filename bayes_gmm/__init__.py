@@ -18,10 +18,10 @@ from .bayes.sbc import sbc
 from .core.em import EMResult, SuffStats
 from .core.params import GMMParams
 from .core.prior import GMMPrior
-from .densities import (aic, bic, decompose, icl, impute, log_prob, predict, responsibilities,
-                        sample)
+from .densities import aic, bic, decompose, icl, log_prob, predict, responsibilities, sample
 from .estimators import BayesianGaussianMixture, GaussianMixture, GaussianMixtureIC
 from .fit import EMGridResult, fit_em, fit_em_grid, fit_em_many
+from .imputation import impute
 from .io import load, save
 from .model_selection import compare
 from .projection import discriminant_directions

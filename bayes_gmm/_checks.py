@@ -143,8 +143,10 @@ def has_nan(X) -> bool:
     return (not is_traced(X)) and bool(np.isnan(np.asarray(X)).any())
 
 
-def check_Xs(Xs, name: str = "Xs"):
-    """A finite 3-D float stack (B, N, D), in the dtype JAX would compute one of them in."""
+def check_Xs(Xs, name: str = "Xs", missing: str = "error"):
+    """A 3-D float stack (B, N, D), in the dtype JAX would compute one of them in; finite,
+    or with ``missing="marginalize"`` NaN holes allowed (not infinity, not a row with
+    nothing observed)."""
     if isinstance(Xs, jax.Array):
         arr = Xs
         if not jnp.issubdtype(arr.dtype, jnp.floating):
@@ -164,12 +166,22 @@ def check_Xs(Xs, name: str = "Xs"):
     if 0 in arr.shape:
         raise ValueError(f"{name} must have at least one dataset, sample and feature; got "
                          f"shape {arr.shape}")
-    finite = np.asarray(jnp.isfinite(arr).all() if isinstance(arr, jax.Array)
-                        else np.isfinite(arr).all())
-    if not finite:
-        b, r, c = np.argwhere(~np.isfinite(np.asarray(arr)))[0]
-        raise ValueError(f"{name} contains NaN or infinity: first in dataset {b}, row {r}, "
-                         f"column {c}; remove or impute such rows.")
+    check_choice("missing", missing, MISSING)
+    host = np.asarray(arr)
+    bad = np.isinf(host) if missing == "marginalize" else ~np.isfinite(host)
+    if bad.any():
+        b, r, c = np.argwhere(bad)[0]
+        what = "infinity" if missing == "marginalize" else "NaN or infinity"
+        hint = ("" if missing == "marginalize" else "; remove or impute such rows, or pass "
+                "missing='marginalize' to integrate NaN holes out")
+        raise ValueError(f"{name} contains {what}: first in dataset {b}, row {r}, "
+                         f"column {c}{hint}.")
+    if missing == "marginalize":
+        empty = np.argwhere(np.all(np.isnan(host), axis=2))
+        if empty.size:
+            b, r = empty[0]
+            raise ValueError(f"{name} dataset {b}, row {r} has no observed value; drop rows "
+                             "with nothing observed")
     return jnp.asarray(arr)
 
 

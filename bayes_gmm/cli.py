@@ -26,7 +26,8 @@ import numpy as np
 
 from .cli_options import add_bayes_options, add_data_options, parse_ks, positive_int
 from .report import (CONSOLE_COMPONENTS, format_components, format_table, jsonable,
-                     posterior_mean, save_figure, standardize, write_assignments)
+                     posterior_mean, save_figure, standardize, write_assignments,
+                     write_imputed)
 from .tables import DataError, read_table
 
 PROG = "bayes-gmm"
@@ -36,13 +37,16 @@ EXIT_DATA_ERROR = 1
 def _read(args):
     """The data file of a ``fit`` / ``compare`` command, read with the command's options."""
     return read_table(args.data, args.columns, sep=args.sep, decimal=args.decimal,
-                      encoding=args.encoding, header=args.header, index_col=args.index_col)
+                      encoding=args.encoding, header=args.header, index_col=args.index_col,
+                      missing=args.missing)
 
 
-def _fit_em(X, k, covariance_type, seed, prior=None, n_init=5, tol=1e-3, max_iter=500):
+def _fit_em(X, k, covariance_type, seed, prior=None, n_init=5, tol=1e-3, max_iter=500,
+            missing="error"):
     from .estimators import GaussianMixture
     gm = GaussianMixture(n_components=k, covariance_type=covariance_type, n_init=n_init,
-                         random_state=seed, prior=prior, max_iter=max_iter, tol=tol)
+                         random_state=seed, prior=prior, max_iter=max_iter, tol=tol,
+                         missing=missing)
     return gm.fit(X)
 
 
@@ -88,14 +92,36 @@ def _fit_bayes(X, k, method, covariance_type, seed, args, progress, prior=None):
     if method == "nuts":
         return fit_nuts(X, k, key=key, covariance_type=covariance_type, prior=prior,
                         num_warmup=args.num_warmup, num_samples=args.num_samples,
-                        num_chains=args.num_chains, progress_bar=progress, dtype=np.float64)
+                        num_chains=args.num_chains, progress_bar=progress, dtype=np.float64,
+                        missing=args.missing)
     return fit_svi(X, k, key=key, covariance_type=covariance_type, prior=prior,
-                   num_steps=args.num_steps, num_samples=args.num_samples, dtype=np.float64)
+                   num_steps=args.num_steps, num_samples=args.num_samples, dtype=np.float64,
+                   missing=args.missing)
 
 
 def _summary(idata):
     from .bayes.diagnostics import summary
     return summary(idata)
+
+
+#: Multiple imputations drawn by ``bayes-gmm fit --method nuts|svi`` for a table with holes.
+NUM_IMPUTATIONS = 100
+
+
+def _write_imputations(idata, X, names, standardization, seed, out):
+    """``imputations.nc`` (NUM_IMPUTATIONS posterior predictive draws of the holes, in the
+    fitted units) and ``imputed.csv`` (their mean and sd, in the data's units)."""
+    import jax
+
+    from .imputation import impute
+    draws = impute(idata, X, key=jax.random.fold_in(jax.random.key(seed), 7),
+                   num_draws=NUM_IMPUTATIONS)
+    draws.to_netcdf(str(out / "imputations.nc"))
+    holes = np.isnan(X)            # observed cells: as read, with no spread
+    mean = np.where(holes, draws.mean("draw").values, X)
+    sd = np.where(holes, draws.std("draw").values, 0.0)
+    return [out / "imputations.nc",
+            write_imputed(out / "imputed.csv", mean, names, standardization, sd)]
 
 
 def _fit_figures(plots, X, fit, names, out, method):
@@ -106,10 +132,13 @@ def _fit_figures(plots, X, fit, names, out, method):
     if method == "em":
         files.append(save_figure(plots.plot_convergence(fit), out / "convergence.png"))
     else:
+        files.append(save_figure(plots.plot_trace(fit), out / "trace.png"))
+    if X.shape[0] == 0:
+        return files
+    if method != "em":
         if X.shape[1] >= 2:
             files.append(save_figure(plots.plot_uncertainty(X, fit, feature_names=names),
                                    out / "uncertainty.png"))
-        files.append(save_figure(plots.plot_trace(fit), out / "trace.png"))
     if X.shape[1] >= 2:
         fig = plots.plot_components(X, fit, feature_names=names, features="best")
         files.append(save_figure(fig, out / "components.png"))
@@ -137,9 +166,14 @@ def cmd_fit(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
     print(f"{args.data}: {n} rows x {X.shape[1]} columns ({', '.join(names)})")
+    holes = np.isnan(X)
+    if holes.any():
+        print(f"{int(holes.sum())} missing cells in {int(holes.any(axis=1).sum())} rows: "
+              "integrated out of the likelihood (--missing marginalize)")
     result = {"method": args.method, "n_components": args.k,
               "covariance_type": args.covariance_type, "feature_names": names,
-              "n_samples": n, "standardization": standardization,
+              "n_samples": n, "n_missing": int(holes.sum()),
+              "standardization": standardization,
               "units": "standardized" if standardization else "data"}
     prior = _prior(args)
     result["prior"] = (None if prior is None else
@@ -149,7 +183,8 @@ def cmd_fit(args) -> int:
     # a figure that fails or is interrupted never costs the fit.
     if args.method == "em":
         gm = _fit_em(X, args.k, args.covariance_type, args.seed, prior=prior,
-                     n_init=args.n_init, tol=args.tol, max_iter=args.max_iter)
+                     n_init=args.n_init, tol=args.tol, max_iter=args.max_iter,
+                     missing=args.missing)
         ll = float(gm.score(X) * n)
         result.update(weights=jsonable(gm.weights_), means=jsonable(gm.means_),
                       covariances=jsonable(gm.covariances_), log_likelihood=ll,
@@ -166,6 +201,9 @@ def cmd_fit(args) -> int:
         table.to_csv(out / "summary.csv")
         probs = np.asarray(gm.predict_proba(X))
         written.append(write_assignments(out / "assignments.csv", probs, probs.argmax(1)))
+        if holes.any():           # conditional means E[x_m | x_o] under the fit
+            written.append(write_imputed(out / "imputed.csv", gm.impute(X), names,
+                                         standardization))
         fit_for_plot = gm
     else:
         from .bayes.diagnostics import assignment_probabilities
@@ -193,18 +231,23 @@ def cmd_fit(args) -> int:
         result.update({f"posterior_mean_{v}": jsonable(a) for v, a in pm.items()})
         if "diverging" in getattr(idata, "sample_stats", {}):
             result["divergences"] = int(np.asarray(idata.sample_stats["diverging"]).sum())
-        ap = assignment_probabilities(idata, X)
+        ap = assignment_probabilities(idata, X, missing=args.missing)
         probs = np.asarray(ap["mean"])
         written.append(write_assignments(
             out / "assignments.csv", probs, np.asarray(ap["cluster"]),
             np.asarray(ap["entropy"]), np.asarray(ap["lower"]), np.asarray(ap["upper"])))
         idata.to_netcdf(str(out / "idata.nc"))
         written.append(out / "idata.nc")
+        if holes.any():
+            written += _write_imputations(idata, X, names, standardization, args.seed, out)
         fit_for_plot = idata
     (out / "params.json").write_text(json.dumps(result, indent=1))
     written += [out / "summary.csv", out / "params.json"]
     if not args.no_plots:
-        written += _fit_figures(plots, X, fit_for_plot, names, out, args.method)
+        complete = X[~holes.any(axis=1)]
+        if holes.any():
+            print(f"figures show the {complete.shape[0]} rows without a missing cell")
+        written += _fit_figures(plots, complete, fit_for_plot, names, out, args.method)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -231,7 +274,8 @@ def cmd_compare(args) -> int:
     if args.method == "em":
         kwargs["criterion"] = args.criterion
     table = compare(X, args.k, method=args.method, covariance_type=args.covariance_type,
-                    random_state=args.seed, progress_bar=not args.no_progress, **kwargs)
+                    random_state=args.seed, progress_bar=not args.no_progress,
+                    missing=args.missing, **kwargs)
     print(format_table(table))
     if table.attrs["best_k"] is None:
         print("no K recommended: every fit is degenerate (see degenerate_reason)")

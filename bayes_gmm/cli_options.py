@@ -94,6 +94,10 @@ def add_data_options(p, grid=False):
     else:
         p.add_argument("--covariance-type", choices=ALL_COVARIANCE_TYPES, default="full",
                        help="covariance structure (default %(default)s)")
+    t.add_argument("--missing", choices=("error", "marginalize"), default="error",
+                   help="missing cells (empty, NA, NaN, ...): an error naming the line "
+                        "(default), or 'marginalize': integrated out of the likelihood "
+                        "exactly (EM, NUTS and SVI), and filled in imputed.csv (fit)")
     t.add_argument("--columns", type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
                    default=None, help="comma-separated column names (or 0-based positions) "
                    "to fit, chosen before parsing (skips text columns); default all")

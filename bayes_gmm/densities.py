@@ -13,13 +13,12 @@ import jax
 import jax.numpy as jnp
 
 from . import _checks as C
-from .core import missing as missing_values
 from .core import mixture
 from .core.params import GMMParams
 from .core.rows import pad_rows
 
 __all__ = ["log_prob", "responsibilities", "predict", "sample", "bic", "aic", "icl",
-           "classification_entropy", "n_parameters", "decompose", "impute"]
+           "classification_entropy", "n_parameters", "decompose"]
 
 
 def _check(params, X, missing="error"):
@@ -36,8 +35,6 @@ def _check(params, X, missing="error"):
 _log_prob = jax.jit(mixture.log_prob, static_argnames=("batch_size", "has_missing"))
 _resp = jax.jit(mixture.responsibilities, static_argnames=("has_missing",))
 _predict = jax.jit(mixture.predict, static_argnames=("batch_size", "has_missing"))
-_impute = jax.jit(lambda p, X: missing_values.conditional_mean(
-    p, X, mixture.log_weights(p.weights)))
 
 _sample = jax.jit(mixture.sample, static_argnames=("sample_shape",))
 
@@ -83,26 +80,6 @@ def predict(params: GMMParams, X, batch_size=None, missing="error") -> jax.Array
     X, _ = pad_rows(X)     # one compiled program per row bucket
     return _predict(params, X, batch_size=C.check_batch_size(batch_size),
                     has_missing=C.has_nan(X))[:n]
-
-
-def impute(params: GMMParams, X) -> jax.Array:
-    """X with each NaN replaced by its conditional mean given the row's observed entries,
-    E[x_m | x_o] = Σ_k r_k (μ_k,m + Σ_k,mo Σ_k,oo⁻¹ (x_o − μ_k,o)), r_k the row's
-    responsibilities given x_o (Ghahramani & Jordan 1994). Observed entries are returned
-    unchanged; a row with nothing observed gets the mixture mean Σ_k π_k μ_k.
-
-    Examples
-    --------
-    >>> import numpy as np, jax.numpy as jnp, bayes_gmm as bg
-    >>> p = bg.GMMParams(jnp.array([1.0]), jnp.zeros((1, 2)),
-    ...                  jnp.array([[[1.0, 0.8], [0.8, 1.0]]]), "full")
-    >>> [round(float(v), 6) for v in bg.impute(p, np.array([[1.0, np.nan]]))[0]]
-    [1.0, 0.8]
-    """
-    X = _check(params, X, "marginalize")
-    n = X.shape[0]
-    X, _ = pad_rows(X)
-    return _impute(params, X)[:n]
 
 
 def sample(params: GMMParams, key, n: int):

@@ -157,12 +157,14 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
 # --- many datasets at once -------------------------------------------------------------
 
 @partial(jax.jit, static_argnames=("k", "covariance_type", "max_iter", "n_init", "init",
-                                   "batch_size", "weight_axis", "init_axis", "group"))
+                                   "batch_size", "weight_axis", "init_axis", "group",
+                                   "has_missing"))
 def _fit_em_many_jit(Xs, keys, prior, sample_weight, init_params, tol, reg_covar, *, k,
                      covariance_type, max_iter, n_init, init, batch_size, weight_axis,
-                     init_axis, group):
+                     init_axis, group, has_missing):
     run = partial(em.fit, k=k, covariance_type=covariance_type, max_iter=max_iter,
-                  n_init=n_init, init=init, batch_size=batch_size, early_exit=True)
+                  n_init=n_init, init=init, batch_size=batch_size, early_exit=True,
+                  has_missing=has_missing)
     # Datasets in groups of ``group``: vmapped within a group (whose working set stays in
     # cache), one group after another (lax.map); each group iterates only until its own
     # slowest fit has converged.
@@ -192,7 +194,7 @@ def _group_size(b, Xs):
 
 def fit_em_many(Xs, n_components, *, keys=None, key=None, covariance_type="full", prior=None,
                 max_iter=100, tol=1e-3, n_init=1, init="k-means++", reg_covar=1e-6,
-                sample_weight=None, batch_size=None) -> EMResult:
+                sample_weight=None, batch_size=None, missing="error") -> EMResult:
     """Fit one Gaussian mixture to each of B equal-shape datasets, as one compiled program.
 
     The fit of dataset ``b`` is exactly :func:`~bayes_gmm.fit_em` ``(Xs[b], n_components,
@@ -216,6 +218,8 @@ def fit_em_many(Xs, n_components, *, keys=None, key=None, covariance_type="full"
     init : as for :func:`~bayes_gmm.fit_em`; a `GMMParams` whose arrays carry a leading
         (B,) axis gives each dataset its own initial parameters.
     sample_weight : None, (N,) shared by all datasets, or (B, N).
+    missing : "error" or "marginalize" (NaN entries integrated out, as
+        :func:`~bayes_gmm.fit_em`; a dataset without NaN gets its complete-data fit).
 
     Returns
     -------
@@ -234,7 +238,7 @@ def fit_em_many(Xs, n_components, *, keys=None, key=None, covariance_type="full"
     ((3, 2, 2), [True, True, True])
     """
     covariance_type = C.check_covariance_type(covariance_type)
-    Xs = C.check_Xs(Xs)
+    Xs = C.check_Xs(Xs, missing=missing)
     b, n, d = Xs.shape
     dt = Xs.dtype
     k = C.check_n_components(n_components, n)
@@ -279,7 +283,7 @@ def fit_em_many(Xs, n_components, *, keys=None, key=None, covariance_type="full"
                             covariance_type=covariance_type, max_iter=max_iter,
                             n_init=n_init, init=init, batch_size=batch_size,
                             weight_axis=weight_axis, init_axis=init_axis,
-                            group=_group_size(b, Xs))
+                            group=_group_size(b, Xs), has_missing=C.has_nan(Xs))
 
 
 # --- a grid over K ---------------------------------------------------------------------

@@ -120,9 +120,9 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
         table is then indexed by ``(covariance_type, n_components)``, as mclust's BIC table
         (EM only).
     criterion : "bic" or "icl", the EM recommendation's criterion (both are columns).
-    missing : "error" or "marginalize" (EM only: NaN entries are integrated out, and the
-        log-likelihood, BIC and ICL are the observed-data ones; see
-        :func:`bayes_gmm.fit_em`).
+    missing : "error" or "marginalize": NaN entries are integrated out, so the
+        log-likelihood, BIC, ICL and (NUTS/SVI) ELPD-LOO are the observed-data ones; see
+        :func:`bayes_gmm.fit_em` and :func:`bayes_gmm.fit_nuts`.
     key, random_state : a `jax.random.key` or an int seed (one or the other is required).
         Each K gets ``jax.random.fold_in(key, K)``.
     return_fits : if True, also return a dict K (or (covariance_type, K)) -> fit
@@ -161,9 +161,6 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     C.check_choice("method", method, METHODS)
     C.check_choice("criterion", criterion, CRITERIA)
     X = C.check_X(X, missing=missing)
-    if C.has_nan(X) and method != "em":
-        raise ValueError(f"missing='marginalize' is EM only in compare for now; "
-                         f"method={method!r} needs complete rows")
     n, d = X.shape
     families, grid = _check_families(covariance_type, d)
     if grid and method != "em":
@@ -201,7 +198,8 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
                 entropy = float(classification_entropy(same, X, missing))
             if method != "em":
                 fit = fit_nuts if method == "nuts" else fit_svi
-                idatas[k] = fit(X, k, key=kk, covariance_type=t, **fit_kwargs)
+                idatas[k] = fit(X, k, key=kk, covariance_type=t, missing=missing,
+                                **fit_kwargs)
         p = n_parameters(res.params)
         bic_value = -2.0 * loglik + p * np.log(n)
         icl_value = bic_value + 2.0 * entropy           # as densities.icl

@@ -20,9 +20,10 @@ def save_figure(fig, path: Path):
 
 def standardize(X):
     """Centre and scale each column of X (N, D) to unit variance (constant columns keep
-    scale 1); returns the new array and ``{"mean": [...], "scale": [...]}``."""
-    mu = X.mean(axis=0)
-    sd = X.std(axis=0)
+    scale 1; NaN holes are left out and kept); returns the new array and
+    ``{"mean": [...], "scale": [...]}``."""
+    mu = np.nanmean(X, axis=0)
+    sd = np.nanstd(X, axis=0)
     sd = np.where(sd > 0, sd, 1.0)
     return (X - mu) / sd, {"mean": mu.tolist(), "scale": sd.tolist()}
 
@@ -91,4 +92,24 @@ def write_assignments(path: Path, probs, cluster, entropy=None, lower=None, uppe
         cols.update({f"p_{j}_lower": np.asarray(lower, np.float64)[:, j] for j in range(k)})
         cols.update({f"p_{j}_upper": np.asarray(upper, np.float64)[:, j] for j in range(k)})
     pd.DataFrame(cols).to_csv(path, index=False, float_format="%.6g")
+    return path
+
+
+def write_imputed(path: Path, X, names, standardization=None, sd=None):
+    """Write ``imputed.csv``: the rows of X (N, D) with their holes filled, in the data's
+    units (undoing ``standardization``), plus ``<name>_sd`` columns when ``sd`` (N, D),
+    the spread of multiple imputations, is given; returns ``path``."""
+    import pandas as pd
+
+    X = np.asarray(X, np.float64)
+    scale = np.ones(X.shape[1]) if standardization is None else np.asarray(
+        standardization["scale"])
+    shift = np.zeros(X.shape[1]) if standardization is None else np.asarray(
+        standardization["mean"])
+    cols = {"row": np.arange(X.shape[0])}
+    cols.update({str(c): X[:, j] * scale[j] + shift[j] for j, c in enumerate(names)})
+    if sd is not None:
+        sd = np.asarray(sd, np.float64)
+        cols.update({f"{c}_sd": sd[:, j] * scale[j] for j, c in enumerate(names)})
+    pd.DataFrame(cols).to_csv(path, index=False, float_format="%.8g")
     return path

@@ -56,14 +56,14 @@ def _chunk_source(chunks, chunk_size):
     return lambda: iter(chunks)
 
 
-def _split_item(item, i, d, dt):
+def _split_item(item, i, d, dt, missing):
     """(X_i (n_i, D) in dtype dt, w_i (n_i,) or None) from a chunk or an (X_i, w_i) pair."""
     w = None
     if isinstance(item, tuple):
         if len(item) != 2:
             raise ValueError(f"chunk {i} is a tuple of {len(item)} items; expected (X_i, w_i)")
         item, w = item
-    x = C.check_X(item, name=f"chunk {i}", dtype=dt)
+    x = C.check_X(item, name=f"chunk {i}", dtype=dt, missing=missing)
     if d is not None and x.shape[1] != d:
         raise ValueError(f"chunk {i} has {x.shape[1]} features but chunk 0 has {d}")
     if w is not None:
@@ -77,20 +77,20 @@ def _split_item(item, i, d, dt):
     return x, w
 
 
-def _first_dtype(item):
+def _first_dtype(item, missing):
     x = item[0] if isinstance(item, tuple) else item
-    return C.jax_dtype(C.check_X(x, name="chunk 0").dtype)
+    return C.jax_dtype(C.check_X(x, name="chunk 0", missing=missing).dtype)
 
 
-@partial(jax.jit, static_argnames=("batch_size",))
-def _stream_estep(acc, Xc, wc, params, center, *, batch_size):
-    stats = em.e_step(params, Xc, wc, center, batch_size)
+@partial(jax.jit, static_argnames=("batch_size", "has_missing"))
+def _stream_estep(acc, Xc, wc, params, center, *, batch_size, has_missing):
+    stats = em.e_step(params, Xc, wc, center, batch_size, has_missing)
     return jax.tree.map(jnp.add, acc, stats)
 
 
-@partial(jax.jit, static_argnames=("batch_size",))
-def _stream_loglik(acc, Xc, wc, params, center, *, batch_size):
-    return acc + em.loglik(params, Xc, wc, center, batch_size)
+@partial(jax.jit, static_argnames=("batch_size", "has_missing"))
+def _stream_loglik(acc, Xc, wc, params, center, *, batch_size, has_missing):
+    return acc + em.loglik(params, Xc, wc, center, batch_size, has_missing)
 
 
 _stream_update = jax.jit(em.update)
@@ -100,7 +100,8 @@ _stream_init = jax.jit(em.initialize, static_argnames=("k", "covariance_type", "
 
 def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=None,
                   max_iter=100, tol=1e-3, reg_covar=1e-6, init="k-means++",
-                  init_sample_size=100_000, chunk_size=None, batch_size=None) -> EMResult:
+                  init_sample_size=100_000, chunk_size=None, batch_size=None,
+                  missing="error") -> EMResult:
     r"""Exact EM over data streamed in row chunks (data larger than memory).
 
     Each EM iteration makes one pass over the chunks: a jitted per-chunk step adds the
@@ -144,6 +145,10 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
     chunk_size : rows per chunk when ``chunks`` is one array.
     batch_size : rows per sub-chunk inside the per-chunk step (bounds its memory to
         O(batch_size·K·D)), or None for the whole chunk at once.
+    missing : "error" or "marginalize", as for :func:`~bayes_gmm.fit_em`: NaN entries are
+        integrated out (the centre and scale come from each column's observed entries,
+        holes start at the centre for the initialisation). A chunk without NaN runs the
+        complete-data step.
 
     Returns
     -------
@@ -167,31 +172,35 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
     tol = C.check_nonneg_float("tol", tol)
     reg_covar = C.check_nonneg_float("reg_covar", reg_covar)
     init_sample_size = C.check_int("init_sample_size", init_sample_size, 1)
+    C.check_choice("missing", missing, C.MISSING)
     batch_size = C.check_batch_size(batch_size)
     if not isinstance(init, GMMParams):
         init = C.check_init(init)
     key = C.check_key(key)
 
-    # Pass 1: validate, sum weights and weighted rows (float64 on the host), reservoir sample.
+    # Pass 1: validate, sum weights and weighted rows (float64 on the host; per column, over
+    # its observed entries), reservoir sample.
     rng = np.random.default_rng(np.asarray(jax.random.bits(key, (4,), jnp.uint32)))
     dt = d = None
     n_total = max_rows = 0
     wsum = 0.0
-    wx = None
+    wx = wcol = None
     res_keys = res_rows = res_w = res_idx = None
     for i, item in enumerate(source()):
         if dt is None:
-            dt = _first_dtype(item)
-        x, w = _split_item(item, i, d, dt)
+            dt = _first_dtype(item, missing)
+        x, w = _split_item(item, i, d, dt, missing)
         n_i = x.shape[0]
         if d is None:
             d = x.shape[1]
-            wx = np.zeros(d)
+            wx, wcol = np.zeros(d), np.zeros(d)
             res_keys, res_rows = np.empty(0), np.empty((0, d), dt)
             res_w, res_idx = np.empty(0, dt), np.empty(0, np.int64)
         wi = np.ones(n_i, dt) if w is None else w
         wsum += float(np.sum(wi, dtype=np.float64))
-        wx += wi.astype(np.float64) @ x.astype(np.float64)
+        wo = wi.astype(np.float64)[:, None] * ~np.isnan(x)
+        wcol += wo.sum(axis=0)
+        wx += np.sum(wo * np.nan_to_num(x.astype(np.float64)), axis=0)
         if not isinstance(init, GMMParams):
             # Weighted reservoir sampling (Efraimidis & Spirakis 2006): keep the
             # init_sample_size largest log(u)/w; rows of weight 0 are never sampled.
@@ -216,17 +225,21 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
         raise ValueError("the chunks' weights sum to zero: at least one row needs positive "
                          "weight")
     k = C.check_n_components(n_components, n_total)
-    center64 = wx / wsum
+    unseen = np.flatnonzero(wcol <= 0)
+    if unseen.size:
+        raise ValueError(f"column {unseen[0]} has no observed value with positive weight in "
+                         "any chunk")
+    center64 = wx / wcol
 
-    # Pass 2: scatter about the mean -> the data's scale, the floor, the default prior.
-    scatter = np.zeros((d, d))
+    # Pass 2: the spread about the mean -> the data's scale, the floor, the default prior.
+    sq = np.zeros(d)
     for i, item in enumerate(source()):
-        x, w = _split_item(item, i, d, dt)
-        xc = x.astype(np.float64) - center64
+        x, w = _split_item(item, i, d, dt, missing)
+        dev = np.nan_to_num(x.astype(np.float64) - center64)
         wi = np.ones(x.shape[0]) if w is None else w.astype(np.float64)
-        scatter += (xc * wi[:, None]).T @ xc
+        sq += wi @ np.square(dev)
     finfo = np.finfo(dt)
-    second = np.diagonal(scatter) / wsum
+    second = sq / wcol
     scale = jnp.asarray(np.mean(second) + math.sqrt(finfo.tiny), dt)
     # As core.em.data_moments: the floor follows the spread about the centre, not |X|.
     floor = em.covariance_floor(float(np.mean(second)), dt)
@@ -246,7 +259,7 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
                 max_iter=em.PILOT_MAX_ITER, tol=em.pilot_tol(dt),
                 reg_covar=1e-6 * float(scale), init="k-means++",
                 init_sample_size=init_sample_size, chunk_size=chunk_size,
-                batch_size=batch_size)
+                batch_size=batch_size, missing=missing)
             target = pooled_covariance(pilot.params)
         # One row at the origin: the stream's centred coordinates, where the default m₀
         # (the data mean) is 0, as in core.em.fit.
@@ -261,6 +274,8 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
     else:
         order = np.argsort(res_idx)
         xs, ws = res_rows[order], res_w[order].astype(np.float64)
+        # Holes start at the column means, as in core.em.fit.
+        xs = np.where(np.isnan(xs), center64.astype(dt), xs)
         if res_idx.size < n_total:       # a subsample stands for the whole weight
             ws = ws * (wsum / ws.sum())
         params = _stream_init(key, jnp.asarray(xs), jnp.asarray(ws, dt), center, scale, floor,
@@ -269,10 +284,11 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
 
     def padded():
         for i, item in enumerate(source()):
-            x, w = _split_item(item, i, d, dt)
+            x, w = _split_item(item, i, d, dt, missing)
             n_i = x.shape[0]
+            holes = bool(np.isnan(x).any())
             if n_i == max_rows and w is None:
-                yield jnp.asarray(x), jnp.ones((max_rows,), dt)
+                yield jnp.asarray(x), jnp.ones((max_rows,), dt), holes
                 continue
             # A fresh buffer per chunk: the device may still be reading the previous one.
             xp = np.empty((max_rows, d), dt)
@@ -280,7 +296,7 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
             xp[n_i:] = center64          # padding rows: finite, near the data, weight 0
             wp = np.zeros(max_rows, dt)
             wp[:n_i] = 1.0 if w is None else w
-            yield jnp.asarray(xp), jnp.asarray(wp)
+            yield jnp.asarray(xp), jnp.asarray(wp), holes
 
     stats_shape = jax.eval_shape(partial(em.e_step, batch_size=batch_size), params,
                                  jax.ShapeDtypeStruct((max_rows, d), dt),
@@ -291,8 +307,9 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
     n_iter = 0
     for it in range(max_iter):
         acc = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), stats_shape)
-        for xc, wc in padded():
-            acc = _stream_estep(acc, xc, wc, params, center, batch_size=batch_size)
+        for xc, wc, holes in padded():
+            acc = _stream_estep(acc, xc, wc, params, center, batch_size=batch_size,
+                                has_missing=holes)
         params, prev, conv = _stream_update(acc, params, prev, prior, reg_j, floor, wsum_j,
                                              tol_j)
         trace[it] = float(prev)
@@ -302,8 +319,9 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
             converged = True
             break
     loglik = jnp.zeros((), dt)
-    for xc, wc in padded():
-        loglik = _stream_loglik(loglik, xc, wc, params, center, batch_size=batch_size)
+    for xc, wc, holes in padded():
+        loglik = _stream_loglik(loglik, xc, wc, params, center, batch_size=batch_size,
+                                has_missing=holes)
     obj = em.objective(loglik, wsum_j, params, prior)
     params = params._replace(means=params.means + center)
     return EMResult(params, obj, jnp.asarray(trace, dt), jnp.asarray(n_iter, jnp.int32),

@@ -96,7 +96,7 @@ def _pick(tokens, names, path, what):
 
 
 def read_table(path, columns=None, *, sep=None, decimal=".", encoding=None, header=None,
-               index_col=None):
+               index_col=None, missing="error"):
     """Read a numeric table: ``(X (N, D) float64, column names)``.
 
     Parameters
@@ -109,15 +109,21 @@ def read_table(path, columns=None, *, sep=None, decimal=".", encoding=None, head
     encoding : the file's encoding (None: UTF-8, else Latin-1).
     header : True / False, or None to detect (a first line with a non-number cell).
     index_col : name or 0-based position of a column of row labels, left out of X.
+    missing : "error" (a missing cell is an error) or "marginalize": missing cells (empty,
+        ``NA``, ``NaN``, ``null``, ... see :data:`MISSING`) become NaN in X, to be
+        integrated out by the fit; a row with every chosen cell missing is still an error.
 
     Raises
     ------
     DataError (a ValueError) naming the file, line and column of the first problem: no
     such file, an empty file, a header without rows, a ragged row, a cell that is not a
-    number, a missing value or an infinite one, an unknown column.
+    number, a missing value (unless ``missing="marginalize"``) or an infinite one, an
+    unknown column.
     """
     import pandas as pd
 
+    if missing not in ("error", "marginalize"):
+        raise ValueError(f"missing must be 'error' or 'marginalize'; got {missing!r}")
     if sep is not None and sep == decimal:
         raise DataError(f"{path}: the separator and the decimal mark are both {sep!r}")
     path = Path(path)
@@ -171,13 +177,14 @@ def read_table(path, columns=None, *, sep=None, decimal=".", encoding=None, head
         miss = col.str.lower().isin(MISSING).to_numpy()
         num = pd.to_numeric(col.str.replace(decimal, ".", regex=False) if decimal != "."
                             else col, errors="coerce").to_numpy(np.float64)
-        bad = miss | np.isnan(num) | ~np.isfinite(num)
+        bad = np.where(miss, missing != "marginalize", ~np.isfinite(num))
         if bad.any():
             i = int(np.argmax(bad))
             if first_bad is None or (i, out_j) < first_bad[:2]:
                 c = col.iloc[i]
                 why = (f"missing value ({c or 'empty'}); remove or impute rows with missing "
-                       "values" if miss[i] else f"{c!r} is not finite" if not np.isnan(num[i])
+                       "values, or integrate them out with --missing marginalize "
+                       "(missing='marginalize')" if miss[i] else f"{c!r} is not finite" if not np.isnan(num[i])
                        else f"{c!r} is not a number")
                 first_bad = (i, out_j, j, why)
         X[:, out_j] = num
@@ -186,4 +193,8 @@ def read_table(path, columns=None, *, sep=None, decimal=".", encoding=None, head
         where = f"{path}: line {body[i][0]}, column {j + 1}" + (f" ({names[j]!r})" if header
                                                               else "")
         raise DataError(f"{where}: {why}")
+    empty = np.flatnonzero(np.all(np.isnan(X), axis=1))
+    if empty.size:
+        raise DataError(f"{path}: line {body[empty[0]][0]}: every chosen cell is missing "
+                        f"({empty.size} such row(s)); drop rows with nothing observed")
     return X, [names[j] for j in keep]

@@ -302,3 +302,42 @@ def test_fit_with_a_prior_file(tmp_path, faithful_csv, faithful, capsys):
                    "--no-plots", "--prior-file", str(bad)])
     err = capsys.readouterr().err
     assert rc == 1 and "covariance_prior" in err, err
+
+
+def test_fit_with_missing_cells(tmp_path, capsys):
+    """--missing marginalize: the log-likelihood in params.json is the observed-data one
+    (scipy's marginal normal of each row's observed cells), and imputed.csv keeps the
+    observed cells and fills the holes with the conditional means of the fit."""
+    from scipy.stats import multivariate_normal as mvn
+    rng = np.random.default_rng(3)
+    X = np.concatenate([rng.normal(-3, 1, (60, 2)), rng.normal(3, 1, (60, 2))])
+    holes = np.zeros(X.shape, bool)
+    holes[::4, 0] = holes[1::6, 1] = True
+    rows = ["x,y"] + [",".join("NA" if h else f"{v:.6f}" for v, h in zip(r, hr))
+                      for r, hr in zip(X, holes)]
+    data = tmp_path / "holes.csv"
+    data.write_text("\n".join(rows) + "\n")
+    rc = cli.main(["fit", str(data), "-k", "2", "--out", str(tmp_path / "o")])
+    assert rc != 0 and "--missing marginalize" in capsys.readouterr().err
+    out = tmp_path / "m"
+    rc = cli.main(["fit", str(data), "-k", "2", "--out", str(out), "--missing", "marginalize",
+                   "--no-plots"])
+    assert rc == 0
+    assert f"{holes.sum()} missing cells" in capsys.readouterr().out
+    params = json.loads((out / "params.json").read_text())
+    assert params["n_missing"] == holes.sum()
+    w, m, cov = (np.asarray(params[v]) for v in ("weights", "means", "covariances"))
+    Xr = np.where(holes, np.nan, np.round(X, 6))
+    ll = sum(np.log(sum(w[j] * mvn(m[j][~h], cov[j][np.ix_(~h, ~h)]).pdf(x[~h])
+                        for j in range(2))) for x, h in zip(Xr, holes))
+    assert params["log_likelihood"] == pytest.approx(ll, rel=1e-8)
+    imp = np.genfromtxt(out / "imputed.csv", delimiter=",", names=True)
+    filled = np.c_[imp["x"], imp["y"]]
+    np.testing.assert_allclose(filled[~holes], Xr[~holes], rtol=1e-8)
+    for i in np.flatnonzero(holes.any(axis=1))[:10]:
+        o = ~holes[i]
+        r = np.array([w[j] * mvn(m[j][o], cov[j][np.ix_(o, o)]).pdf(Xr[i][o]) for j in range(2)])
+        r /= r.sum()
+        cond = sum(r[j] * (m[j][~o] + cov[j][np.ix_(~o, o)] @ np.linalg.solve(
+            cov[j][np.ix_(o, o)], Xr[i][o] - m[j][o])) for j in range(2))
+        np.testing.assert_allclose(filled[i][~o], cond, rtol=1e-6)

@@ -222,6 +222,10 @@ def test_estimator_and_compare_take_missing(x64, data):
                                rtol=1e-12)
     assert gm.predict(Xm).shape == (len(Xm),) and np.isfinite(gm.predict_proba(Xm)).all()
     np.testing.assert_allclose(gm.impute(Xm), np.asarray(bg.impute(p, Xm)), rtol=1e-12)
+    multi = gm.impute(Xm[:20], num_draws=3)          # draws under the fitted θ
+    assert multi.shape == (3, 20, 3)
+    seen = ~np.isnan(Xm[:20])
+    np.testing.assert_array_equal(multi.values[1][seen], Xm[:20][seen])
     with pytest.raises(ValueError, match="NaN or infinity"):
         bg.GaussianMixture(3, random_state=0).fit(Xm)
     t = bg.compare(Xm, [1, 2, 3], random_state=0, missing="marginalize", n_init=2)
@@ -244,3 +248,39 @@ def test_chunked_rows_give_the_same_fit_with_holes(x64, data):
     for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
         np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-9, atol=1e-12)
     assert int(a.n_iter) == int(b.n_iter)
+
+
+def test_stream_and_many_datasets_fit_holes_as_fit_em(x64, data):
+    """fit_em_stream over chunks (one without NaN) and fit_em_many over a stack equal the
+    in-memory fit_em with holes."""
+    X, Xm = data
+    mixed = Xm.copy()
+    mixed[300:] = X[300:]                            # the last chunk has no hole
+    kw = dict(missing="marginalize", tol=0.0, max_iter=40)
+    ref = bg.fit_em(mixed, 3, key=jax.random.key(5), dtype=np.float64, **kw)
+    st = bg.fit_em_stream([mixed[:150], mixed[150:300], mixed[300:]], 3,
+                          key=jax.random.key(5), **kw)
+    np.testing.assert_allclose(float(st.objective), float(ref.objective), rtol=1e-10)
+    for x, y in zip(jax.tree.leaves(ref.params), jax.tree.leaves(st.params)):
+        np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-7, atol=1e-9)
+    # with a default prior: its pilot fit streams the holes too
+    pr = bg.fit_em(mixed, 3, key=jax.random.key(5), dtype=np.float64, prior=bg.GMMPrior(),
+                   **kw)
+    sp = bg.fit_em_stream([mixed[:150], mixed[150:]], 3, key=jax.random.key(5),
+                          prior=bg.GMMPrior(), **kw)
+    np.testing.assert_allclose(float(sp.objective), float(pr.objective), rtol=1e-8)
+
+    Xs = np.stack([Xm, X])                           # one with holes, one complete
+    keys = jax.random.split(jax.random.key(6), 2)
+    many = bg.fit_em_many(Xs, 3, keys=keys, **kw)
+    for b in range(2):
+        one = bg.fit_em(Xs[b], 3, key=keys[b], dtype=np.float64, **kw)
+        np.testing.assert_allclose(float(many.objective[b]), float(one.objective),
+                                   rtol=1e-10)
+    bad = X.copy()
+    bad[2, 0] = np.nan
+    with pytest.raises(ValueError, match="dataset 1, row 2, column 0"):
+        bg.fit_em_many(np.stack([X, bad]), 3, keys=keys, max_iter=1)
+    bad[2] = np.nan
+    with pytest.raises(ValueError, match="dataset 1, row 2 has no observed value"):
+        bg.fit_em_many(np.stack([X, bad]), 3, keys=keys, max_iter=1, missing="marginalize")

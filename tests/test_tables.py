@@ -113,3 +113,21 @@ def test_missing_binary_and_directory(tmp_path):
     p.write_bytes(b"\x00\xff\xfe\x00abc")
     with pytest.raises(DataError, match="not a text file"):
         read_table(p)
+
+
+def test_missing_cells_become_nan_with_marginalize(tmp_path):
+    p = _write(tmp_path, "a,b,c\n1,NA,3\n,5,6\n7,8,nan\n9,null,10\n")
+    X, names = read_table(p, missing="marginalize")
+    assert names == ["a", "b", "c"]
+    np.testing.assert_array_equal(np.isnan(X), [[0, 1, 0], [1, 0, 0], [0, 0, 1], [0, 1, 0]])
+    assert X[3, 2] == 10.0
+    for text, expected in [("a,b\n1,x\n", "'x' is not a number"),
+                           ("a,b\n1,inf\n", "'inf' is not finite"),
+                           ("a,b\n1,2\nNA,\n", "line 3: every chosen cell is missing")]:
+        with pytest.raises(DataError, match=expected):
+            read_table(_write(tmp_path, text), missing="marginalize")
+    # a row is empty only in the chosen columns
+    X, _ = read_table(_write(tmp_path, "a,b\n1,NA\n2,3\n"), columns=["a"], missing="marginalize")
+    assert X.tolist() == [[1.0], [2.0]]
+    with pytest.raises(ValueError, match="missing must be"):
+        read_table(p, missing="drop")

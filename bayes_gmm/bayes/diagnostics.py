@@ -56,10 +56,10 @@ def _flat_draws(idata) -> GMMParams:
     return flat_draws(mixture_posterior(idata))
 
 
-def _check_X(idata, X):
+def _check_X(idata, X, missing="error"):
     draws = _flat_draws(idata)
     dtype = draws.means.dtype
-    Xa = C.check_X(X, dtype=dtype)
+    Xa = C.check_X(X, dtype=dtype, missing=missing, empty_rows=True)
     C.check_n_features(Xa, draws.means.shape[-1])
     return Xa, draws
 
@@ -193,14 +193,15 @@ def check_diagnostics(idata, *, rhat_threshold=1.01, min_ess_per_chain=100, mode
     return report
 
 
-def _resp_one(w, m, c, covariance_type, X):
-    wlp = weighted_log_prob(GMMParams(w, m, c, covariance_type), X)
+def _resp_one(w, m, c, covariance_type, X, has_missing=False):
+    wlp = weighted_log_prob(GMMParams(w, m, c, covariance_type), X, has_missing)
     return jnp.exp(wlp - logsumexp(wlp, axis=1, keepdims=True))
 
 
-@partial(jax.jit, static_argnames=("covariance_type", "q_lo", "q_hi"))
-def _assign_chunk(w, m, c, X, *, covariance_type, q_lo, q_hi):
-    r = jax.vmap(lambda a, b, cc: _resp_one(a, b, cc, covariance_type, X))(w, m, c)  # (S,B,K)
+@partial(jax.jit, static_argnames=("covariance_type", "q_lo", "q_hi", "has_missing"))
+def _assign_chunk(w, m, c, X, *, covariance_type, q_lo, q_hi, has_missing=False):
+    r = jax.vmap(lambda a, b, cc: _resp_one(a, b, cc, covariance_type, X, has_missing))(
+        w, m, c)                                                                 # (S,B,K)
     q = jnp.quantile(r, jnp.array([q_lo, q_hi], r.dtype), axis=0)
     return jnp.mean(r, axis=0), q[0], q[1]
 
@@ -210,7 +211,7 @@ def _row_chunks(n, per_row, budget=2_000_000):
     return b
 
 
-def assignment_probabilities(idata, X, *, hdi_prob=0.94):
+def assignment_probabilities(idata, X, *, hdi_prob=0.94, missing="error"):
     r"""Posterior cluster membership of each row of X.
 
     For each draw θ_s, r⁽ˢ⁾_nk = p(z_n = k | x_n, θ_s); the posterior membership is their
@@ -222,6 +223,8 @@ def assignment_probabilities(idata, X, *, hdi_prob=0.94):
         (relabelled against its ``map`` group first if it is not yet).
     X : (N, D) rows to assign.
     hdi_prob : mass of the equal-tailed interval (default 0.94, ArviZ's default).
+    missing : "error" or "marginalize" (NaN entries are integrated out: each row is
+        assigned on its observed entries; a row with nothing observed gets the weights).
 
     Returns
     -------
@@ -235,10 +238,11 @@ def assignment_probabilities(idata, X, *, hdi_prob=0.94):
     if not 0.0 < hdi_prob < 1.0:
         raise ValueError(f"hdi_prob must be in (0, 1); got {hdi_prob}")
     idata = ensure_relabelled(idata)
-    Xa, d = _check_X(idata, X)
+    Xa, d = _check_X(idata, X, missing)
+    holes = C.has_nan(Xa)
     n = Xa.shape[0]
     s, k = d.weights.shape
-    b = _row_chunks(n, s * k)
+    b = _row_chunks(n, s * k * (Xa.shape[1] ** 2 if holes else 1))
     mean = np.empty((n, k), Xa.dtype)
     lo = np.empty((n, k), Xa.dtype)
     hi = np.empty((n, k), Xa.dtype)
@@ -249,7 +253,8 @@ def assignment_probabilities(idata, X, *, hdi_prob=0.94):
             st = max(0, min(start, n - b))
             out = _assign_chunk(w, m, c, jnp.asarray(Xa[st:st + b]),
                                 covariance_type=d.covariance_type,
-                                q_lo=(1.0 - hdi_prob) / 2, q_hi=(1.0 + hdi_prob) / 2)
+                                q_lo=(1.0 - hdi_prob) / 2, q_hi=(1.0 + hdi_prob) / 2,
+                                has_missing=holes)
             mean[st:st + b], lo[st:st + b], hi[st:st + b] = (np.asarray(o) for o in out)
     entropy = -np.sum(np.where(mean > 0, mean * np.log(np.where(mean > 0, mean, 1.0)), 0.0),
                       axis=1)
@@ -262,8 +267,8 @@ def assignment_probabilities(idata, X, *, hdi_prob=0.94):
                       coords=coords, attrs={"hdi_prob": hdi_prob})
 
 
-@partial(jax.jit, static_argnames=("covariance_type", "chunk"))
-def _cocluster(w, m, c, X, *, covariance_type, chunk):
+@partial(jax.jit, static_argnames=("covariance_type", "chunk", "has_missing"))
+def _cocluster(w, m, c, X, *, covariance_type, chunk, has_missing=False):
     s = w.shape[0]
     n_chunks = -(-s // chunk)
     pad = n_chunks * chunk - s
@@ -275,7 +280,8 @@ def _cocluster(w, m, c, X, *, covariance_type, chunk):
 
     def body(acc, args):
         wc, mc, cc, vc = args
-        r = jax.vmap(lambda a, b, ccc: _resp_one(a, b, ccc, covariance_type, X))(wc, mc, cc)
+        r = jax.vmap(lambda a, b, ccc: _resp_one(a, b, ccc, covariance_type, X,
+                                                 has_missing))(wc, mc, cc)
         r = r * jnp.sqrt(vc)[:, None, None]
         return acc + jnp.einsum("snk,smk->nm", r, r), None
 
@@ -285,7 +291,7 @@ def _cocluster(w, m, c, X, *, covariance_type, chunk):
     return acc / s
 
 
-def coclustering(idata, X):
+def coclustering(idata, X, missing="error"):
     r"""Posterior probability that two rows share a cluster: an (N, N) matrix.
 
     :math:`P_{nm} = \frac1S \sum_s \sum_k r^{(s)}_{nk} r^{(s)}_{mk}` for n ≠ m (given θ the
@@ -297,19 +303,22 @@ def coclustering(idata, X):
     ----------
     idata : arviz.InferenceData from :func:`bayes_gmm.fit_nuts` / :func:`bayes_gmm.fit_svi`.
     X : (N, D) rows.
+    missing : "error" or "marginalize" (as :func:`assignment_probabilities`).
 
     Returns
     -------
     (N, N) NumPy array, symmetric, entries in [0, 1], unit diagonal.
     """
-    Xa, d = _check_X(idata, X)
+    Xa, d = _check_X(idata, X, missing)
+    holes = C.has_nan(Xa)
     n = Xa.shape[0]
     s, k = d.weights.shape
-    chunk = int(max(1, min(s, 4_000_000 // max(1, n * k))))
+    chunk = int(max(1, min(s, 4_000_000 // max(1, n * k * (Xa.shape[1] ** 2 if holes
+                                                             else 1)))))
     with C.x64_scope(Xa.dtype):
         p = _cocluster(jnp.asarray(d.weights), jnp.asarray(d.means),
                        jnp.asarray(d.covariances), jnp.asarray(Xa),
-                       covariance_type=d.covariance_type, chunk=chunk)
+                       covariance_type=d.covariance_type, chunk=chunk, has_missing=holes)
         p = np.asarray(p)
     p = np.clip(0.5 * (p + p.T), 0.0, 1.0)
     np.fill_diagonal(p, 1.0)
@@ -318,11 +327,11 @@ def coclustering(idata, X):
 
 # --- posterior predictive helpers (used by BayesianGaussianMixture) ----------------------
 
-@partial(jax.jit, static_argnames=("covariance_type",))
-def _predictive_chunk(w, m, c, X, *, covariance_type):
+@partial(jax.jit, static_argnames=("covariance_type", "has_missing"))
+def _predictive_chunk(w, m, c, X, *, covariance_type, has_missing=False):
     """log mean_s p(x | θ_s) (B,) and mean_s r⁽ˢ⁾ (B, K) for one row chunk."""
     def one(a, b, cc):
-        wlp = weighted_log_prob(GMMParams(a, b, cc, covariance_type), X)
+        wlp = weighted_log_prob(GMMParams(a, b, cc, covariance_type), X, has_missing)
         lse = logsumexp(wlp, axis=1)
         return lse, jnp.exp(wlp - lse[:, None])
     lse, r = jax.vmap(one)(w, m, c)
@@ -330,13 +339,15 @@ def _predictive_chunk(w, m, c, X, *, covariance_type):
     return logsumexp(lse, axis=0) - jnp.log(jnp.asarray(s, X.dtype)), jnp.mean(r, axis=0)
 
 
-def posterior_predictive(idata, X):
+def posterior_predictive(idata, X, missing="error"):
     """Posterior predictive log density log (1/S) Σ_s p(x | θ_s) (N,) and the
-    posterior-averaged responsibilities (N, K), on the (relabelled) draws."""
-    Xa, d = _check_X(idata, X)
+    posterior-averaged responsibilities (N, K), on the (relabelled) draws. ``missing``:
+    "marginalize" integrates NaN entries out (the density of the observed entries)."""
+    Xa, d = _check_X(idata, X, missing)
+    holes = C.has_nan(Xa)
     n = Xa.shape[0]
     s, k = d.weights.shape
-    b = _row_chunks(n, s * k)
+    b = _row_chunks(n, s * k * (Xa.shape[1] ** 2 if holes else 1))
     logp = np.empty((n,), Xa.dtype)
     resp = np.empty((n, k), Xa.dtype)
     with C.x64_scope(Xa.dtype):
@@ -344,6 +355,7 @@ def posterior_predictive(idata, X):
         for start in range(0, n, b):
             st = max(0, min(start, n - b))
             lp, r = _predictive_chunk(w, m, c, jnp.asarray(Xa[st:st + b]),
-                                      covariance_type=d.covariance_type)
+                                      covariance_type=d.covariance_type,
+                                      has_missing=holes)
             logp[st:st + b], resp[st:st + b] = np.asarray(lp), np.asarray(r)
     return logp, resp

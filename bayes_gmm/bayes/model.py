@@ -7,7 +7,9 @@ evaluates. Assignments are marginalised with log-sum-exp inside
 :class:`GaussianMixtureLikelihood` (the one mixture density,
 :func:`bayes_gmm.core.mixture.log_prob`), so NUTS needs no discrete sampling; the observed
 site ``obs`` records one log-likelihood per row, which ArviZ turns into the
-``log_likelihood`` group for LOO/WAIC.
+``log_likelihood`` group for LOO/WAIC. With ``missing="marginalize"`` NaN entries of X are
+missing values integrated out of each row's density (:mod:`bayes_gmm.core.missing`), so the
+posterior is the one given only what was observed.
 
 The log joint density of this model at θ (constrained values, no Jacobian) equals
 N × the MAP-EM objective at θ: one model, one prior.
@@ -20,6 +22,7 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
+from .. import _checks as C
 from ..core import mixture
 from ..core.params import GMMParams
 from ..core.em import data_prior
@@ -38,31 +41,34 @@ class GaussianMixtureLikelihood(dist.Distribution):
     arg_constraints = {}
     support = constraints.real_vector
 
-    def __init__(self, params: GMMParams, validate_args=None):
+    def __init__(self, params: GMMParams, has_missing=False, validate_args=None):
         self.params = params
+        self.has_missing = has_missing
         d = params.means.shape[-1]
         super().__init__(batch_shape=(), event_shape=(d,), validate_args=validate_args)
 
     def log_prob(self, value):
         flat = value.reshape(-1, value.shape[-1])
-        return mixture.log_prob(self.params, flat).reshape(value.shape[:-1])
+        return mixture.log_prob(self.params, flat,
+                                has_missing=self.has_missing).reshape(value.shape[:-1])
 
     def sample(self, key, sample_shape=()):
         return mixture.sample(self.params, key, sample_shape)[0]
 
 
 def model_prior(X, n_components, prior, covariance_type, n_features=None,
-                dtype=None) -> GMMPrior:
+                dtype=None, has_missing=False) -> GMMPrior:
     """The resolved prior the model (and EM) use. Without data, defaults are standardised:
-    m₀ = 0 and the identity as the covariance target."""
+    m₀ = 0 and the identity as the covariance target. ``has_missing``: X holds NaN holes
+    (the defaults come from the observed entries)."""
     prior = GMMPrior() if prior is None else prior
     if X is not None:
-        return data_prior(prior, X, n_components, covariance_type)
+        return data_prior(prior, X, n_components, covariance_type, has_missing=has_missing)
     return standard_prior(prior, n_components, n_features, covariance_type, dtype)
 
 
 def gmm_model(X=None, n_components=2, *, prior=None, covariance_type="full", n_samples=None,
-              subsample_size=None, n_features=None):
+              subsample_size=None, n_features=None, missing="error"):
     """NumPyro model of a K-component Gaussian mixture under `GMMPrior`.
 
     Parameters
@@ -75,6 +81,8 @@ def gmm_model(X=None, n_components=2, *, prior=None, covariance_type="full", n_s
     n_samples : rows to draw when X is None.
     subsample_size : minibatch size for SVI (the likelihood is rescaled by N / batch).
     n_features : D when X is None.
+    missing : "error" (X must be finite) or "marginalize": NaN entries of X are missing
+        values, integrated out of each row's likelihood (the observed-data likelihood).
 
     Sites: ``weights`` (K,), ``means`` (K, D), ``covariances`` (shape by family), observed
     ``obs`` (N, D).
@@ -89,7 +97,11 @@ def gmm_model(X=None, n_components=2, *, prior=None, covariance_type="full", n_s
     ((3, 2, 2), (3, 2, 2), (3, 5, 2))
     """
     k = n_components
+    C.check_choice("missing", missing, C.MISSING)
+    has_missing = missing == "marginalize"
     if X is not None:
+        if not has_missing and C.has_nan(X):
+            C.check_X(X)            # names the first NaN's row and column
         X = jnp.asarray(X)
         n, d = X.shape
         dtype = X.dtype
@@ -98,7 +110,7 @@ def gmm_model(X=None, n_components=2, *, prior=None, covariance_type="full", n_s
             raise ValueError("gmm_model with X=None needs n_samples and n_features")
         n, d = n_samples, n_features
         dtype = jnp.zeros(()).dtype
-    resolved = model_prior(X, k, prior, covariance_type, d, dtype)
+    resolved = model_prior(X, k, prior, covariance_type, d, dtype, has_missing)
     weights_dist, cov_dist, mean_dist = prior_distributions(resolved, k, d, covariance_type)
     weights = numpyro.sample("weights", weights_dist)
     covariances = numpyro.sample("covariances", cov_dist)
@@ -106,4 +118,4 @@ def gmm_model(X=None, n_components=2, *, prior=None, covariance_type="full", n_s
     params = GMMParams(weights, means, covariances, covariance_type)
     with numpyro.plate("data", n, subsample_size=subsample_size) as idx:
         obs = None if X is None else (X if subsample_size is None else X[idx])
-        numpyro.sample(OBS_SITE, GaussianMixtureLikelihood(params), obs=obs)
+        numpyro.sample(OBS_SITE, GaussianMixtureLikelihood(params, has_missing), obs=obs)

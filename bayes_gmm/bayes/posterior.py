@@ -33,9 +33,9 @@ __all__ = ["fit_nuts", "fit_svi"]
 CHAIN_METHODS = ("vectorized", "sequential", "parallel")
 
 
-def _check_common(X, n_components, covariance_type, prior, dtype):
+def _check_common(X, n_components, covariance_type, prior, dtype, missing):
     covariance_type = C.check_covariance_type(covariance_type)
-    Xa = C.check_X(X)
+    Xa = C.check_X(X, missing=missing)
     # The functional rule: the dtype JAX gives the input, unless dtype= says otherwise.
     dtype = C.jax_dtype(Xa.dtype) if dtype is None else np.dtype(dtype)
     Xa = Xa.astype(dtype, copy=False)
@@ -60,13 +60,19 @@ def _positive_weights(p):
     return p._replace(weights=w / jnp.sum(w))
 
 
+def _missing(Xj):
+    """The ``missing`` option for the MAP-EM start: X reached here checked, so NaN in it
+    are holes to integrate out."""
+    return "marginalize" if C.has_nan(Xj) else "error"
+
+
 def _map_params(Xj, k, covariance_type, prior, key, init, em_kwargs, inits=INITS):
     """MAP-EM under ``prior`` (several restarts), or the given GMMParams."""
     if isinstance(init, GMMParams):
         return C.check_init_params(init, k, Xj.shape[1], covariance_type, Xj.dtype)
     if not isinstance(init, str) or init not in inits:
         raise ValueError(f"init must be one of {inits} or a GMMParams; got {init!r}")
-    kw = dict(n_init=5, max_iter=500, tol=1e-8)
+    kw = dict(n_init=5, max_iter=500, tol=1e-8, missing=_missing(Xj))
     kw.update(em_kwargs or {})
     res = fit_em(Xj, k, key=key, covariance_type=covariance_type, prior=prior, **kw)
     return _positive_weights(res.params)
@@ -75,7 +81,7 @@ def _map_params(Xj, k, covariance_type, prior, key, init, em_kwargs, inits=INITS
 def _em_optima(Xj, k, covariance_type, prior, key, em_kwargs, n_starts):
     """Distinct MAP-EM optima from ``n_starts`` single starts: [(objective, params)], best
     first. Starts that end within ``SAME_OPTIMUM_ATOL`` of a better one are dropped."""
-    kw = dict(max_iter=500, tol=1e-8)
+    kw = dict(max_iter=500, tol=1e-8, missing=_missing(Xj))
     kw.update(em_kwargs or {})
     kw["n_init"] = 1
     found = []
@@ -136,7 +142,7 @@ def _jitter(key, p: GMMParams, n, jitter, num_chains):
 def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_warmup=500,
              num_samples=1000, num_chains=4, chain_method="vectorized", init="em",
              relabel=True, progress_bar=True, em_kwargs=None, jitter=1.0, dense_mass=False,
-             target_accept_prob=0.8, max_tree_depth=10, dtype=None):
+             target_accept_prob=0.8, max_tree_depth=10, dtype=None, missing="error"):
     r"""Sample the posterior of a K-component mixture with NUTS, started at MAP-EM.
 
     The model is :func:`bayes_gmm.gmm_model` (assignments marginalised) under
@@ -171,6 +177,12 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
     dense_mass, target_accept_prob, max_tree_depth : NUTS settings (NumPyro's meanings).
     dtype : compute in this dtype (``np.float64`` runs inside a scoped
         ``jax.enable_x64(True)``, never flipping the global flag); None: JAX's dtype of X.
+    missing : "error" (NaN in X is an error naming its row and column) or "marginalize":
+        NaN entries are missing values integrated out of the likelihood, so the draws are
+        of the posterior given only what was observed, the MAP-EM start maximises the
+        observed-data posterior, and ``log_likelihood`` holds each row's observed-data
+        log-likelihood (LOO works). ``observed_data`` keeps the NaN. Multiple imputations:
+        :func:`bayes_gmm.impute`.
 
     Returns
     -------
@@ -192,7 +204,8 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
     """
     names = C.feature_names(X)             # a DataFrame's columns label the features
     Xa, k, covariance_type, prior, dtype = _check_common(X, n_components, covariance_type,
-                                                         prior, dtype)
+                                                         prior, dtype, missing)
+    missing = _missing(Xa)
     num_warmup = C.check_int("num_warmup", num_warmup, 0)
     num_samples = C.check_int("num_samples", num_samples, 1)
     num_chains = C.check_int("num_chains", num_chains, 1)
@@ -214,12 +227,13 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
         Xj = jnp.asarray(Xa)
         # Resolved once (the default covariance scale runs a pilot fit): the MAP-EM starts
         # and the sampled model share this very prior.
-        rprior = model_prior(Xj, k, prior, covariance_type)
+        rprior = model_prior(Xj, k, prior, covariance_type, has_missing=C.has_nan(Xa))
         mapp, starts, start_objectives = _starts(k_em, k_jit, Xj, k, covariance_type, rprior,
                                                  init, em_kwargs, n, jitter, num_chains)
         static = dict(n_components=k, covariance_type=covariance_type, num_warmup=num_warmup,
                       num_samples=num_samples, dense_mass=bool(dense_mass),
-                      max_tree_depth=max_tree_depth, target_accept_prob=target_accept_prob)
+                      max_tree_depth=max_tree_depth, target_accept_prob=target_accept_prob,
+                      missing=missing)
         with programs.progress(progress_bar and chain_method != "parallel",
                        num_warmup + num_samples, "NUTS"):
             if chain_method == "parallel":
@@ -247,7 +261,7 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
 def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="auto_mvn",
             num_steps=5000, learning_rate=1e-2, subsample_size=None, num_samples=1000,
             init="em", relabel=True, progress_bar=True, em_kwargs=None, rank=None,
-            dtype=None):
+            dtype=None, missing="error"):
     r"""Variational Bayes (SVI) for the mixture posterior, initialised at MAP-EM.
 
     Maximises the ELBO of :func:`bayes_gmm.gmm_model` over an automatic guide with
@@ -273,7 +287,7 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
     relabel : align labels with the MAP (raw draws in ``posterior_raw``).
     progress_bar : tqdm progress bar over the steps.
     rank : rank of "auto_lowrank" (None: NumPyro's default, about √(#parameters)).
-    dtype : as for :func:`fit_nuts`.
+    dtype, missing : as for :func:`fit_nuts`.
 
     Returns
     -------
@@ -296,7 +310,8 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
     """
     names = C.feature_names(X)             # a DataFrame's columns label the features
     Xa, k, covariance_type, prior, dtype = _check_common(X, n_components, covariance_type,
-                                                         prior, dtype)
+                                                         prior, dtype, missing)
+    missing = _missing(Xa)
     C.check_choice("guide", guide, programs.GUIDES)
     num_steps = C.check_int("num_steps", num_steps, 1)
     num_samples = C.check_int("num_samples", num_samples, 1)
@@ -311,7 +326,8 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
     k_em, k_run = jax.random.split(key)
     with C.x64_scope(dtype):
         Xj = jnp.asarray(Xa)
-        rprior = model_prior(Xj, k, prior, covariance_type)        # resolved once
+        rprior = model_prior(Xj, k, prior, covariance_type,      # resolved once
+                             has_missing=C.has_nan(Xa))
         mapp = _map_params(Xj, k, covariance_type, rprior, k_em, init, em_kwargs, ("em",))
         init_values = {"weights": mapp.weights, "means": mapp.means,
                        "covariances": mapp.covariances}
@@ -320,7 +336,7 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
                 Xj, rprior, init_values, k_run, jnp.asarray(learning_rate, Xj.dtype),
                 n_components=k, covariance_type=covariance_type, guide=guide,
                 num_steps=num_steps, subsample_size=subsample_size, num_samples=num_samples,
-                progress_bar=bool(progress_bar), rank=rank)
+                progress_bar=bool(progress_bar), rank=rank, missing=missing)
             draws, losses, ll, mapp = jax.device_get((draws, losses, ll, mapp))
     idata = with_feature_names(
         to_inference_data(draws, ll, Xa, mapp, covariance_type, "svi",

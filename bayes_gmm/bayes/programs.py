@@ -149,20 +149,21 @@ def run_svi(svi, state, num_steps, model_args=(), model_kwargs=None, *, average_
 
 _NUTS_STATIC = ("n_components", "covariance_type", "num_warmup", "num_samples",
                 "chain_method", "progress_bar", "dense_mass", "max_tree_depth",
-                "target_accept_prob")
+                "target_accept_prob", "missing")
 
 
-def _draws_and_loglik(X, draws, covariance_type):
+def _draws_and_loglik(X, draws, covariance_type, missing):
     draws = {s: draws[s] for s in SITES}
     ll = mixture.log_prob_draws(GMMParams(draws["weights"], draws["means"],
-                                          draws["covariances"], covariance_type), X)
+                                          draws["covariances"], covariance_type), X,
+                                has_missing=missing == "marginalize")
     return draws, ll
 
 
 @partial(jax.jit, static_argnames=_NUTS_STATIC)
 def nuts_program(X, prior, init_values, key, *, n_components, covariance_type, num_warmup,
                  num_samples, chain_method, progress_bar, dense_mass, max_tree_depth,
-                 target_accept_prob):
+                 target_accept_prob, missing="error"):
     """Warm-up and sampling for all chains in one compiled program.
 
     init_values: constrained starts with a leading chain axis. Returns the constrained
@@ -172,7 +173,8 @@ def nuts_program(X, prior, init_values, key, *, n_components, covariance_type, n
     from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
     TRACE_COUNTS["nuts"] += 1
-    kwargs = {"n_components": n_components, "prior": prior, "covariance_type": covariance_type}
+    kwargs = {"n_components": n_components, "prior": prior, "covariance_type": covariance_type,
+              "missing": missing}
 
     def pe(z):
         return potential_energy(gmm_model, (X,), kwargs, z)
@@ -200,7 +202,7 @@ def nuts_program(X, prior, init_values, key, *, n_components, covariance_type, n
     z = out.pop("z")
     flat = jax.tree.map(lambda a: a.reshape((num_chains * num_samples,) + a.shape[2:]), z)
     draws = lax.map(lambda zz: constrain_fn(gmm_model, (X,), kwargs, zz), flat, batch_size=256)
-    draws, ll = _draws_and_loglik(X, draws, covariance_type)
+    draws, ll = _draws_and_loglik(X, draws, covariance_type, missing)
     shape = (num_chains, num_samples)
     draws = jax.tree.map(lambda a: a.reshape(shape + a.shape[1:]), draws)
     return draws, out, ll.reshape(shape + ll.shape[1:])
@@ -220,7 +222,7 @@ def parallel_nuts(X, prior, starts, key, **static):
 
 
 _SVI_STATIC = ("n_components", "covariance_type", "guide", "num_steps", "subsample_size",
-               "num_samples", "progress_bar", "rank")
+               "num_samples", "progress_bar", "rank", "missing")
 
 
 def make_guide(guide, init_values=None, rank=None, model=gmm_model):
@@ -238,14 +240,15 @@ def make_guide(guide, init_values=None, rank=None, model=gmm_model):
 
 @partial(jax.jit, static_argnames=_SVI_STATIC)
 def svi_program(X, prior, init_values, key, learning_rate, *, n_components, covariance_type,
-                guide, num_steps, subsample_size, num_samples, progress_bar, rank):
+                guide, num_steps, subsample_size, num_samples, progress_bar, rank,
+                missing="error"):
     """Adam on the ELBO from the MAP, then ``num_samples`` draws of the averaged guide."""
     from numpyro.infer import SVI, Trace_ELBO
     from numpyro.optim import Adam
 
     TRACE_COUNTS["svi"] += 1
     kwargs = {"n_components": n_components, "prior": prior, "covariance_type": covariance_type,
-              "subsample_size": subsample_size}
+              "subsample_size": subsample_size, "missing": missing}
     g = make_guide(guide, init_values, rank)
     svi = SVI(gmm_model, g, Adam(learning_rate), Trace_ELBO())
     k_init, k_draw = jax.random.split(key)
@@ -253,5 +256,5 @@ def svi_program(X, prior, init_values, key, learning_rate, *, n_components, cova
     params, losses = run_svi(svi, state, num_steps, (X,), kwargs,
                              average_last=max(1, num_steps // 5), show_progress=progress_bar)
     draws = g.sample_posterior(k_draw, params, X, sample_shape=(num_samples,), **kwargs)
-    draws, ll = _draws_and_loglik(X, draws, covariance_type)
+    draws, ll = _draws_and_loglik(X, draws, covariance_type, missing)
     return jax.tree.map(lambda a: a[None], draws), losses, ll[None]

@@ -29,7 +29,8 @@ from jax.scipy.special import logsumexp
 from .covariance.base import eye
 from .params import GMMParams
 
-__all__ = ["component_log_prob", "chunk_stats", "conditional_mean", "moments"]
+__all__ = ["component_log_prob", "chunk_stats", "conditional_mean", "conditional_draw",
+           "moments"]
 
 
 def _pieces(params: GMMParams, X):
@@ -68,6 +69,28 @@ def conditional_mean(params: GMMParams, X, log_weights):
     xhat = params.means[None] + jnp.einsum("kde,bke->bkd", cov, z)
     filled = jnp.einsum("bk,bkd->bd", r, xhat)
     return jnp.where(m > 0, X, filled)
+
+
+def conditional_draw(params: GMMParams, X, log_weights, gumbel, normal):
+    """One draw of each row's holes from p(x_m | x_o, θ): (B, D), observed entries kept.
+
+    The component comes from the row's responsibilities (Gumbel-max with ``gumbel``
+    (B, K)); the missing block from that component's Gaussian conditional by Matheron's
+    rule: draw u ~ N(0, Σ_k) from ``normal`` (B, D) standard normals, then
+    x_m = μ_m + u_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o − u_o), which is N(μ_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o),
+    Σ_mm − Σ_mo Σ_oo⁻¹ Σ_om) without factorising that (singular, D × D) covariance. A row
+    with nothing observed gets a draw of the mixture.
+    """
+    lognorm, _, chol, m, cov = _pieces(params, X)
+    b = X.shape[0]
+    comp = jnp.argmax(lognorm + log_weights[None] + gumbel, axis=1)          # (B,)
+    rows = jnp.arange(b)
+    mean = params.means[comp]
+    u = jnp.einsum("bde,be->bd", jnp.linalg.cholesky(cov)[comp], normal)
+    resid = m * (jnp.where(m > 0, X, 0.0) - mean - u)
+    w = cho_solve((chol[rows, comp], True), resid[..., None])[..., 0]
+    draw = mean + u + jnp.einsum("bde,be->bd", cov[comp], m * w)
+    return jnp.where(m > 0, X, draw)
 
 
 def chunk_stats(Xc, wc, params: GMMParams, log_weights):

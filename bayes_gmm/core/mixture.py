@@ -76,10 +76,10 @@ def sample(params: GMMParams, key, sample_shape=()):
     return X, labels
 
 
-def log_prob_draws(draws: GMMParams, X, batch_size=32) -> jax.Array:
+def log_prob_draws(draws: GMMParams, X, batch_size=32, has_missing=False) -> jax.Array:
     """log p(x_n | θ_s) for draws with a leading axis (S, ...): (S, N)."""
     def one(args):
         w, m, c = args
-        return log_prob(GMMParams(w, m, c, draws.covariance_type), X)
+        return log_prob(GMMParams(w, m, c, draws.covariance_type), X, has_missing=has_missing)
     return jax.lax.map(one, (draws.weights, draws.means, draws.covariances),
                        batch_size=batch_size)

@@ -43,7 +43,8 @@ def reduce_rows(fn, X, w, batch_size, *args):
 
 
 def map_rows(fn, X, batch_size, *args):
-    """``fn(X_chunk, *args)`` -> (chunk,) per-row values, assembled to (N,) chunk by chunk."""
+    """``fn(X_chunk, *args)`` -> (chunk, ...) per-row values, assembled to (N, ...) chunk by
+    chunk."""
     n = X.shape[0]
     b, n_chunks = chunks(n, batch_size)
     if n_chunks == 1:
@@ -54,7 +55,8 @@ def map_rows(fn, X, batch_size, *args):
         vals = fn(lax.dynamic_slice_in_dim(X, start, b), *args)
         return lax.dynamic_update_slice_in_dim(out, vals, start, 0), None
 
-    out0 = jnp.zeros((n,), X.dtype)
+    one = jax.eval_shape(fn, lax.dynamic_slice_in_dim(X, 0, b), *args)
+    out0 = jnp.zeros((n,) + one.shape[1:], one.dtype)
     out, _ = lax.scan(body, out0, jnp.arange(n_chunks))
     return out
 

@@ -22,6 +22,7 @@ from ..bayes.idata import with_feature_names
 from ..bayes.posterior import fit_nuts, fit_svi
 from ..core import mixture
 from ..core.params import GMMParams
+from ..imputation import impute
 from ._base import MixtureEstimator, check_array
 from .gaussian import GaussianMixture
 
@@ -44,6 +45,10 @@ class BayesianGaussianMixture(MixtureEstimator):
     num_steps : optimisation steps for SVI.
     random_state : None, int, NumPy Generator/RandomState or JAX key.
     progress_bar : show progress bars while sampling.
+    missing : "error" (default) or "marginalize": NaN entries of X are missing values,
+        integrated out of the likelihood in the fit (the posterior given what was observed)
+        and in ``predict``, ``predict_proba``, ``score_samples`` and
+        ``assignment_uncertainty``; :meth:`impute` draws multiple imputations of them.
 
     Attributes
     ----------
@@ -68,7 +73,7 @@ class BayesianGaussianMixture(MixtureEstimator):
 
     def __init__(self, n_components=1, *, covariance_type="full", prior=None, method="nuts",
                  num_warmup=500, num_samples=1000, num_chains=4, num_steps=5000,
-                 random_state=None, progress_bar=True):
+                 random_state=None, progress_bar=True, missing="error"):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.prior = prior
@@ -79,6 +84,7 @@ class BayesianGaussianMixture(MixtureEstimator):
         self.num_steps = num_steps
         self.random_state = random_state
         self.progress_bar = progress_bar
+        self.missing = missing
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "idata_")
@@ -101,7 +107,8 @@ class BayesianGaussianMixture(MixtureEstimator):
         covariance_type = C.check_covariance_type(self.covariance_type)
         C.check_choice("method", self.method, METHODS)
         dtype = C.estimator_dtype(X)
-        Xa = check_array(X, dtype)
+        missing = C.check_choice("missing", self.missing, C.MISSING)
+        Xa = check_array(X, dtype, missing=missing)
         n, d = Xa.shape
         C.check_n_components(k, n)
         prior = C.check_prior(self.prior, k, d, covariance_type)
@@ -109,7 +116,7 @@ class BayesianGaussianMixture(MixtureEstimator):
         k_map, k_fit = jax.random.split(key)
         self.map_ = GaussianMixture(k, covariance_type=covariance_type, prior=prior,
                                     n_init=5, max_iter=500, tol=1e-8, init_params="k-means++",
-                                    random_state=k_map).fit(X)
+                                    random_state=k_map, missing=missing).fit(X)
         with C.x64_scope(dtype):
             init = GMMParams(jnp.asarray(self.map_.weights_), jnp.asarray(self.map_.means_),
                              jnp.asarray(self.map_.covariances_), covariance_type)
@@ -119,13 +126,15 @@ class BayesianGaussianMixture(MixtureEstimator):
                                        num_warmup=self.num_warmup,
                                        num_samples=self.num_samples,
                                        num_chains=self.num_chains, init=init,
-                                       progress_bar=self.progress_bar, dtype=dtype)
+                                       progress_bar=self.progress_bar, dtype=dtype,
+                                       missing=missing)
             else:
                 self.idata_ = fit_svi(Xa, k, key=k_fit, prior=prior,
                                       covariance_type=covariance_type,
                                       num_steps=self.num_steps,
                                       num_samples=self.num_samples, init=init,
-                                      progress_bar=self.progress_bar, dtype=dtype)
+                                      progress_bar=self.progress_bar, dtype=dtype,
+                                      missing=missing)
         if self.method == "nuts":
             # fit_nuts has already warned about what failed
             self.diagnostics_ = check_diagnostics(self.idata_, warn=False)
@@ -151,8 +160,8 @@ class BayesianGaussianMixture(MixtureEstimator):
 
     def predict_proba(self, X):
         """Posterior-averaged responsibilities E_θ[p(z = k | x, θ)]: (N, D) -> (N, K)."""
-        Xa = self._validate_X(X)                 # NotFittedError before fit
-        return posterior_predictive(self.idata_, Xa)[1]
+        Xa = self._validate_X(X, self.missing)   # NotFittedError before fit
+        return posterior_predictive(self.idata_, Xa, self.missing)[1]
 
     def predict(self, X):
         """Most probable component under the posterior-averaged responsibilities: (N,)."""
@@ -160,8 +169,8 @@ class BayesianGaussianMixture(MixtureEstimator):
 
     def score_samples(self, X):
         """Posterior predictive log density log (1/S) Σ_s p(x | θ_s): (N, D) -> (N,)."""
-        Xa = self._validate_X(X)
-        return posterior_predictive(self.idata_, Xa)[0]
+        Xa = self._validate_X(X, self.missing)
+        return posterior_predictive(self.idata_, Xa, self.missing)[0]
 
     def score(self, X, y=None):
         """Mean posterior predictive log density per row (float)."""
@@ -170,8 +179,22 @@ class BayesianGaussianMixture(MixtureEstimator):
     def assignment_uncertainty(self, X):
         """Per-row membership mean, 94% interval, entropy and cluster (xarray.Dataset);
         see :func:`bayes_gmm.assignment_probabilities`."""
-        Xa = self._validate_X(X)
-        return assignment_probabilities(self.idata_, Xa)
+        Xa = self._validate_X(X, self.missing)
+        return assignment_probabilities(self.idata_, Xa, missing=self.missing)
+
+    def impute(self, X, num_draws=100):
+        """Multiple imputations of the NaN entries of X from the posterior predictive:
+        imputation s draws each hole from p(x_m | x_o, θ_s), θ_s a random posterior draw
+        (:func:`bayes_gmm.impute`), seeded from ``random_state``.
+
+        Returns
+        -------
+        xarray.DataArray ``imputed`` with dims (draw, obs_id, feature), observed entries
+        unchanged.
+        """
+        Xa = self._validate_X(X, "marginalize")
+        key = jax.random.fold_in(C.check_random_state(self.random_state), 3)
+        return impute(self.idata_, Xa, key=key, num_draws=num_draws)
 
     def sample(self, n_samples=1):
         """Draw from the posterior predictive: each row from a random posterior draw.

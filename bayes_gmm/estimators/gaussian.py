@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import _checks as C
 from .. import densities
+from ..imputation import impute
 from ..core import em
 from ..core.covariance import get_family
 from ..core.params import GMMParams
@@ -349,12 +350,19 @@ class GaussianMixture(MixtureEstimator):
                 self._params(), Xa, batch_size=C.check_batch_size(self.batch_size),
                 missing=self.missing))
 
-    def impute(self, X):
-        """X with each NaN replaced by its conditional mean given the row's observed
-        entries under the fitted mixture (:func:`bayes_gmm.impute`): (N, D)."""
+    def impute(self, X, num_draws=None):
+        """Fill the NaN entries of X under the fitted mixture (:func:`bayes_gmm.impute`).
+
+        ``num_draws`` None: each hole's conditional mean given the row's observed entries,
+        (N, D). An int: that many random imputations from p(x_m | x_o, θ̂), seeded from
+        ``random_state``, as an ``xarray.DataArray`` (draw, obs_id, feature).
+        """
         Xa = self._validate_X(X, "marginalize")
         with C.x64_scope(self.means_.dtype):
-            return np.asarray(densities.impute(self._params(), Xa))
+            if num_draws is None:
+                return np.asarray(impute(self._params(), Xa))
+            key = jax.random.fold_in(C.check_random_state(self.random_state), 3)
+            return impute(self._params(), Xa, key=key, num_draws=num_draws)
 
     def score(self, X, y=None):
         """Mean log-likelihood per row (float)."""
@@ -362,22 +370,22 @@ class GaussianMixture(MixtureEstimator):
 
     def bic(self, X):
         """Bayesian information criterion on X (lower is better): −2 log L + p log N."""
-        Xa = self._validate_X(X)
+        Xa = self._validate_X(X, self.missing)
         with C.x64_scope(self.means_.dtype):
-            return float(densities.bic(self._params(), Xa))
+            return float(densities.bic(self._params(), Xa, missing=self.missing))
 
     def aic(self, X):
         """Akaike information criterion on X (lower is better): −2 log L + 2p."""
-        Xa = self._validate_X(X)
+        Xa = self._validate_X(X, self.missing)
         with C.x64_scope(self.means_.dtype):
-            return float(densities.aic(self._params(), Xa))
+            return float(densities.aic(self._params(), Xa, missing=self.missing))
 
     def icl(self, X):
         """Integrated completed likelihood on X (lower is better): BIC plus twice the
         entropy of the hard classification (:func:`bayes_gmm.icl`)."""
-        Xa = self._validate_X(X)
+        Xa = self._validate_X(X, self.missing)
         with C.x64_scope(self.means_.dtype):
-            return float(densities.icl(self._params(), Xa))
+            return float(densities.icl(self._params(), Xa, missing=self.missing))
 
     def sample(self, n_samples=1):
         """Draw from the fitted mixture.
