@@ -40,7 +40,11 @@ def make_data(n, d, k, dtype, seed=0):
     centres = rng.normal(size=(k, d)) * 4.0
     labels = rng.integers(0, k, size=n)
     A = rng.normal(size=(k, d, d)) * 0.3 + np.eye(d)
-    X = centres[labels] + np.einsum("nde,ne->nd", A[labels], rng.normal(size=(n, d)))
+    z = rng.normal(size=(n, d))
+    X = centres[labels]
+    for j in range(k):          # per component: no (N, D, D) temporary (2 GiB at 1e6 x 16)
+        rows = labels == j
+        X[rows] += z[rows] @ A[j].T
     X = X.astype(dtype)
     weights = np.full(k, 1.0 / k)
     means = X[rng.choice(n, k, replace=False)].astype(np.float64)

@@ -91,3 +91,18 @@ def test_sbc_rejects_bad_arguments():
         sbc(10, key=0, num_samples=9, n_bins=20)
     with pytest.raises(ValueError, match="mean_precision"):
         sbc(10, key=0, prior=bg.GMMPrior(mean_precision=-1.0))
+
+
+def test_nuts_ranks_are_uniform_with_missing_values():
+    """30% of the simulated entries removed completely at random, integrated out by the
+    fit: the posterior given what was observed is still calibrated (no p-value below
+    0.001 over the 11 quantities), and the holes really were there."""
+    prior = bg.GMMPrior(weight_concentration=3.0, mean_prior=[0.0, 0.0], mean_precision=0.1,
+                        degrees_of_freedom=6.0, covariance_prior=[[3.0, 1.0], [1.0, 3.0]])
+    ds = sbc(key=jax.random.key(1), prior=prior, missing_fraction=0.3,
+             **{**SETTINGS, "n_features": 2})
+    assert ds.attrs["missing_fraction"] == 0.3 and ds["ranks"].shape == (50, 11)
+    assert ds["p_value"].min() > 1e-3, ds["p_value"].to_series().to_dict()
+    assert int(ds["n_divergent"].sum()) <= 5
+    with pytest.raises(ValueError, match="missing_fraction"):
+        sbc(10, key=0, missing_fraction=1.0)

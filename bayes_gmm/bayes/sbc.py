@@ -57,13 +57,13 @@ def _summary_names(k, d, covariance_type):
     return names + ["log_likelihood"]
 
 
-def _summaries(weights, means, covariances, X, covariance_type):
+def _summaries(weights, means, covariances, X, covariance_type, missing="error"):
     """Label-invariant scalars of one θ: (Q,). Order statistics over components."""
     params = GMMParams(weights, means, covariances, covariance_type)
     k, d = means.shape
     var = params.family.variances(covariances, k, d)                        # (K, D)
     var = var[0] if params.family.shared else jnp.sort(var, axis=0).ravel()
-    loglik = jnp.sum(mixture.log_prob(params, X))
+    loglik = jnp.sum(mixture.log_prob(params, X, has_missing=missing == "marginalize"))
     return jnp.concatenate([jnp.sort(weights), jnp.sort(means, axis=0).ravel(), var,
                             loglik[None]])
 
@@ -78,8 +78,8 @@ def _ranks(key, draws, truth):
 
 # --- compiled fits ---------------------------------------------------------------------
 
-def _model_kwargs(prior, covariance_type):
-    return dict(prior=prior, covariance_type=covariance_type)
+def _model_kwargs(prior, covariance_type, missing="error"):
+    return dict(prior=prior, covariance_type=covariance_type, missing=missing)
 
 
 @functools.lru_cache(maxsize=8)
@@ -95,17 +95,18 @@ def _prior_sampler(n_components, n_features, n_samples, covariance_type, n_repli
     return draw
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4))
-def _potential(z, X, prior, n_components, covariance_type):
+@functools.partial(jax.jit, static_argnums=(3, 4, 5))
+def _potential(z, X, prior, n_components, covariance_type, missing):
     """−log p(θ, X) in unconstrained coordinates (with the Jacobian). Jitted so that the
     model is traced once, not at every NUTS call site."""
     from numpyro.infer.util import potential_energy
 
     return potential_energy(gmm_model, (X, n_components),
-                            _model_kwargs(prior, covariance_type), z)
+                            _model_kwargs(prior, covariance_type, missing), z)
 
 
-def _potential_and_constrain(n_components, n_features, n_samples, covariance_type, prior):
+def _potential_and_constrain(n_components, n_features, n_samples, covariance_type, prior,
+                             missing):
     """(dim, unravel, potential_fn_gen, constrain_gen) of the model's unconstrained space.
 
     The layout comes from an abstract trace (``jax.eval_shape``): no model evaluation and
@@ -117,7 +118,7 @@ def _potential_and_constrain(n_components, n_features, n_samples, covariance_typ
 
     def unconstrained_sites(X, prior):
         tr = handlers.trace(handlers.seed(gmm_model, jax.random.key(0))).get_trace(
-            X, n_components, **_model_kwargs(prior, covariance_type))
+            X, n_components, **_model_kwargs(prior, covariance_type, missing))
         return {name: biject_to(site["fn"].support).inv(site["value"])
                 for name, site in tr.items()
                 if site["type"] == "sample" and not site["is_observed"]}
@@ -128,7 +129,8 @@ def _potential_and_constrain(n_components, n_features, n_samples, covariance_typ
     flat, unravel = ravel_pytree(template)
 
     def potential_fn_gen(X, k, **kw):
-        return lambda z: _potential(z, X, kw["prior"], k, kw["covariance_type"])
+        return lambda z: _potential(z, X, kw["prior"], k, kw["covariance_type"],
+                                    kw["missing"])
 
     def constrain_gen(X, k, **kw):
         return lambda z: constrain_fn(gmm_model, (X, k), kw, z)
@@ -138,18 +140,19 @@ def _potential_and_constrain(n_components, n_features, n_samples, covariance_typ
 
 @functools.lru_cache(maxsize=8)
 def _nuts_batch(n_components, n_features, n_samples, covariance_type, num_warmup,
-                num_samples, thin, target_accept_prob, max_tree_depth, prior_key):
+                num_samples, thin, target_accept_prob, max_tree_depth, prior_key,
+                missing="error"):
     """A jitted, vmapped (keys (B,), X (B, N, D), truths, prior) -> (ranks, divergences)."""
     from numpyro.infer.hmc import hmc
 
     _, prior = prior_key
     dim, unravel, pe_gen, post_gen = _potential_and_constrain(
-        n_components, n_features, n_samples, covariance_type, prior)
+        n_components, n_features, n_samples, covariance_type, prior, missing)
     init_kernel, sample_kernel = hmc(potential_fn_gen=pe_gen, algo="NUTS")
     k = n_components
 
     def one(key, X, truth, prior):
-        kw = _model_kwargs(prior, covariance_type)
+        kw = _model_kwargs(prior, covariance_type, missing)
         k_init, k_nuts, k_rank = jax.random.split(key, 3)
         # Start where numpyro's init_to_uniform would: U(-2, 2) in unconstrained space.
         z0 = unravel(jax.random.uniform(k_init, (dim,), minval=-2.0, maxval=2.0))
@@ -161,7 +164,7 @@ def _nuts_batch(n_components, n_features, n_samples, covariance_type, num_warmup
             kernel_kwargs=dict(model_args=(X, k), model_kwargs=kw))
         zs = jax.tree.map(lambda a: a[::thin], zs)
         post = jax.vmap(post_gen(X, k, **kw))(zs)
-        draws = jax.vmap(lambda w, m, c: _summaries(w, m, c, X, covariance_type))(
+        draws = jax.vmap(lambda w, m, c: _summaries(w, m, c, X, covariance_type, missing))(
             post["weights"], post["means"], post["covariances"])
         return _ranks(k_rank, draws, truth), jnp.sum(diverging)
 
@@ -170,7 +173,7 @@ def _nuts_batch(n_components, n_features, n_samples, covariance_type, num_warmup
 
 @functools.lru_cache(maxsize=8)
 def _svi_batch(n_components, n_features, n_samples, covariance_type, num_steps,
-               num_draws, learning_rate, prior_key):
+               num_draws, learning_rate, prior_key, missing="error"):
     """A jitted, vmapped SVI fit (AutoMultivariateNormal, Adam) -> (ranks, final loss)."""
     from numpyro.infer import SVI, Trace_ELBO
     from numpyro.optim import Adam
@@ -181,15 +184,15 @@ def _svi_batch(n_components, n_features, n_samples, covariance_type, num_steps,
     svi = SVI(gmm_model, guide, Adam(learning_rate), Trace_ELBO())
     # Set the guide's prototype once, on concrete dummy data (never under a trace).
     svi.init(jax.random.key(0), jnp.zeros((n_samples, n_features)), k,
-             **_model_kwargs(prior, covariance_type))
+             **_model_kwargs(prior, covariance_type, missing))
 
     def one(key, X, truth, prior):
-        kw = _model_kwargs(prior, covariance_type)
+        kw = _model_kwargs(prior, covariance_type, missing)
         k_init, k_draw, k_rank = jax.random.split(key, 3)
         state = svi.init(k_init, X, k, **kw)
         params, losses = run_svi(svi, state, num_steps, (X, k), kw)
         post = guide.sample_posterior(k_draw, params, X, k, sample_shape=(num_draws,), **kw)
-        draws = jax.vmap(lambda w, m, c: _summaries(w, m, c, X, covariance_type))(
+        draws = jax.vmap(lambda w, m, c: _summaries(w, m, c, X, covariance_type, missing))(
             post["weights"], post["means"], post["covariances"])
         return _ranks(k_rank, draws, truth), losses[-1]
 
@@ -224,7 +227,8 @@ def _check_positive_int(name, value, minimum=1):
 def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
         prior=None, fit_prior=None, covariance_type="full", method="nuts", num_warmup=200,
         num_samples=200, thin=1, n_bins=None, replications_per_batch=None,
-        target_accept_prob=0.8, max_tree_depth=8, num_steps=2000, learning_rate=1e-2):
+        target_accept_prob=0.8, max_tree_depth=8, num_steps=2000, learning_rate=1e-2,
+        missing_fraction=0.0):
     r"""Simulation-based calibration of the Bayesian Gaussian mixture.
 
     Parameters
@@ -246,6 +250,10 @@ def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
         min(R, 50)); the same program is reused for every batch, padded at the end.
     target_accept_prob, max_tree_depth : NUTS settings.
     num_steps, learning_rate : SVI settings (Adam steps and step size).
+    missing_fraction : share of the simulated entries removed completely at random (every
+        row keeps at least one) before the fit, which then integrates them out
+        (``missing="marginalize"``): calibrates the posterior given incomplete data. The
+        ``log_likelihood`` quantity is then the observed-data one.
 
     Returns
     -------
@@ -303,6 +311,10 @@ def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
     num_steps = _check_positive_int("num_steps", num_steps)
     learning_rate = C.check_positive_float("learning_rate", learning_rate)
     key = C.check_key(key)
+    missing_fraction = float(missing_fraction)
+    if not 0.0 <= missing_fraction < 1.0:
+        raise ValueError(f"missing_fraction must be in [0, 1); got {missing_fraction}")
+    missing = "marginalize" if missing_fraction > 0 else "error"
 
     sim_prior = _resolve_fixed_prior(prior, k, d, covariance_type)
     post_prior = sim_prior if fit_prior is None else _resolve_fixed_prior(
@@ -310,17 +322,21 @@ def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
 
     k_sim, k_fit = jax.random.split(key)
     w, mu, cov, X = _prior_sampler(k, d, n, covariance_type, n_replications)(k_sim, sim_prior)
-    truth = jax.jit(jax.vmap(lambda w, m, c, x: _summaries(w, m, c, x, covariance_type)))(
-        w, mu, cov, X)
+    if missing_fraction > 0:
+        holes = jax.random.uniform(jax.random.fold_in(k_sim, 1), X.shape) < missing_fraction
+        holes = holes.at[..., 0].set(holes[..., 0] & ~jnp.all(holes, axis=-1))
+        X = jnp.where(holes, jnp.nan, X)
+    truth = jax.jit(jax.vmap(lambda w, m, c, x: _summaries(w, m, c, x, covariance_type,
+                                                           missing)))(w, mu, cov, X)
     fit_keys = jax.random.split(k_fit, n_replications)
 
     pkey = _HashablePrior((_prior_layout(post_prior), post_prior))
     if method == "nuts":
         run = _nuts_batch(k, d, n, covariance_type, num_warmup, num_samples, thin,
-                          float(target_accept_prob), max_tree_depth, pkey)
+                          float(target_accept_prob), max_tree_depth, pkey, missing)
     else:
         run = _svi_batch(k, d, n, covariance_type, num_steps, n_draws, float(learning_rate),
-                         pkey)
+                         pkey, missing)
 
     ranks, extra = [], []
     for start in range(0, n_replications, batch_size):
@@ -355,4 +371,5 @@ def sbc(n_replications=100, n_components=2, n_features=1, n_samples=30, *, key,
                    covariance_type=covariance_type, num_warmup=num_warmup,
                    num_samples=num_samples, thin=thin,
                    num_steps=num_steps if method == "svi" else 0,
+                   missing_fraction=missing_fraction,
                    mis_specified=int(fit_prior is not None)))

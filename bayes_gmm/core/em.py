@@ -127,10 +127,26 @@ def e_step(params: GMMParams, X, w, center, batch_size=None, has_missing=False) 
     X: (N, D) raw rows; w: (N,) weights; center: (D,) subtracted from every row.
     Additive over row subsets (a sum of per-chunk statistics), which streaming relies on.
     ``has_missing``: X holds NaN holes, integrated out (:mod:`bayes_gmm.core.missing`:
-    expected statistics given each row's observed entries).
+    expected statistics given each row's observed entries) — True: any row order, masked
+    D × D algebra per row; or the blocks of :func:`~bayes_gmm.core.missing.count_blocks`
+    of rows sorted by their number of holes: c × c algebra per row with c holes.
     """
+    if isinstance(has_missing, tuple):
+        prec, logdet = missing.precision(params)
+        total = None
+        for start, stop, c in has_missing:
+            Xb, wb = X[start:stop], w[start:stop]
+            stats = (_complete_stats(params, Xb, wb, center, batch_size) if c == 0 else
+                     reduce_rows(_chunk_stats_block, Xb, wb, batch_size, params, center, c,
+                                 prec, logdet))
+            total = stats if total is None else jax.tree.map(jnp.add, total, stats)
+        return total
     if has_missing:
         return reduce_rows(_chunk_stats_missing, X, w, batch_size, params, center)
+    return _complete_stats(params, X, w, center, batch_size)
+
+
+def _complete_stats(params, X, w, center, batch_size):
     stats = reduce_rows(_chunk_stats, X, w, batch_size, params, center)
     fam = params.family
     if not fam.whitened:
@@ -139,13 +155,35 @@ def e_step(params: GMMParams, X, w, center, batch_size=None, has_missing=False) 
     return stats._replace(sum_x=sum_x, scatter=scatter)
 
 
+def _chunk_stats_block(Xc, wc, params, center, c, prec, logdet):
+    return SuffStats(*missing.block_stats(Xc - center, wc, params,
+                                          log_weights(params.weights), c, prec, logdet))
+
+
 def _chunk_loglik(Xc, wc, params, center, has_missing):
     return jnp.sum(wc * logsumexp(weighted_log_prob(params, Xc - center, has_missing), axis=1))
 
 
+def _chunk_loglik_block(Xc, wc, params, center, c, prec, logdet):
+    wlp = (missing.block_log_prob(params, Xc - center, c, prec, logdet)
+           + log_weights(params.weights)[None])
+    return jnp.sum(wc * logsumexp(wlp, axis=1))
+
+
 def loglik(params: GMMParams, X, w, center, batch_size=None, has_missing=False):
     """Σ_n w_n log p(x_n − center | params): a scalar (of the observed entries only when
-    ``has_missing``)."""
+    ``has_missing``, as :func:`e_step`)."""
+    if isinstance(has_missing, tuple):
+        prec, logdet = missing.precision(params)
+        total = 0.0
+        for start, stop, c in has_missing:
+            Xb, wb = X[start:stop], w[start:stop]
+            total = total + (
+                reduce_rows(_chunk_loglik, Xb, wb, batch_size, params, center, False)
+                if c == 0 else
+                reduce_rows(_chunk_loglik_block, Xb, wb, batch_size, params, center, c,
+                            prec, logdet))
+        return total
     return reduce_rows(_chunk_loglik, X, w, batch_size, params, center, has_missing)
 
 
@@ -257,6 +295,11 @@ def run(key, X, w, center, scale, floor, prior, init_params, *, k, covariance_ty
         params.means if given.means is None else given.means - center,
         params.covariances if given.covariances is None else given.covariances,
         covariance_type)
+
+    if isinstance(has_missing, tuple):
+        # The E-step visits the rows in blocks of equal numbers of holes (initialisation
+        # above saw them in the given order).
+        X, w = missing.sort_rows(X, w)
 
     def do(carry):
         params, prev, _, n_iter = carry

@@ -9,28 +9,38 @@ For a row x with observed coordinates o and missing m, and component k:
   filled in) and E[x xᵀ] = x̂ x̂ᵀ + C, C the conditional covariance (zero on the observed
   block).
 
-Every row is handled in full D × D algebra by masking: Σ̃ = diag(o) Σ diag(o) + diag(1 − o)
-is Σ_oo on the observed block and the identity elsewhere, so one Cholesky factor per row
-and component gives log det Σ_oo, Σ_oo⁻¹ (x_o − μ_o) and C with no gather of sub-matrices
-— jittable with fixed shapes, whatever the pattern of holes. It costs O(K D³) per row
-(rows are chunked by ``batch_size`` as the complete-data E-step); a row with no hole gives
-exactly the complete-data terms. Statistics are returned in the family's scatter format,
-so the M-step (and every covariance family) is unchanged.
+Two implementations, equal to rounding (tests/test_missing.py checks it):
+
+* masked (densities, NUTS/SVI, streams, :func:`conditional_mean`, :func:`conditional_draw`):
+  Σ̃ = diag(o) Σ diag(o) + diag(1 − o) is Σ_oo on the observed block and the identity
+  elsewhere, so one Cholesky factor per row and component gives log det Σ_oo,
+  Σ_oo⁻¹ (x_o − μ_o) and C with no gather of sub-matrices — fixed shapes whatever the
+  pattern of holes, O(K D³) per row;
+* by blocks (the in-memory EM, :func:`count_blocks`, :func:`block_stats`): rows sorted by
+  their number of holes c, conditioned through the precision with one c × c factor per
+  row and component, O(K (D² + c³)) per row.
+
+The small factorisations run as vectorised plain-array steps (:mod:`bayes_gmm.core.linalg`),
+not jaxlib's batched LAPACK kernels, which can deadlock inside compiled loops on CPU. A row
+with no hole gives exactly the complete-data terms. Statistics are returned in the
+family's scatter format, so the M-step (and every covariance family) is unchanged.
 """
 
 from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_solve
+import numpy as np
 from jax.scipy.special import logsumexp
 
+from . import linalg
 from .covariance.base import eye
 from .params import GMMParams
 
 __all__ = ["component_log_prob", "chunk_stats", "conditional_mean", "conditional_draw",
-           "moments"]
+           "moments", "count_blocks", "precision", "block_log_prob", "block_stats"]
 
 
 def _pieces(params: GMMParams, X):
@@ -44,8 +54,8 @@ def _pieces(params: GMMParams, X):
     diff = m[:, None, :] * (x[:, None, :] - params.means[None])               # (B, K, D)
     sig = ((m[:, :, None] * m[:, None, :])[:, None] * cov[None]
            + (eye(d, X.dtype) * (1.0 - m)[:, None, :])[:, None])             # (B, K, D, D)
-    chol = jnp.linalg.cholesky(sig)
-    z = cho_solve((chol, True), diff[..., None])[..., 0]
+    chol = linalg.cholesky(sig)
+    z = linalg.cho_solve(chol, diff[..., None])[..., 0]
     maha = jnp.sum(diff * z, axis=-1)
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
     d_obs = jnp.sum(m, axis=-1)[:, None]
@@ -88,7 +98,7 @@ def conditional_draw(params: GMMParams, X, log_weights, gumbel, normal):
     mean = params.means[comp]
     u = jnp.einsum("bde,be->bd", jnp.linalg.cholesky(cov)[comp], normal)
     resid = m * (jnp.where(m > 0, X, 0.0) - mean - u)
-    w = cho_solve((chol[rows, comp], True), resid[..., None])[..., 0]
+    w = linalg.cho_solve(chol[rows, comp], resid[..., None])[..., 0]
     draw = mean + u + jnp.einsum("bde,be->bd", cov[comp], m * w)
     return jnp.where(m > 0, X, draw)
 
@@ -104,7 +114,7 @@ def chunk_stats(Xc, wc, params: GMMParams, log_weights):
     resp = jnp.exp(wlp - lse[:, None]) * wc[:, None]
     dev = jnp.einsum("kde,bke->bkd", cov, z)                  # x̂ − μ_k
     rows = m[:, None, :, None] * cov[None]                    # diag(o) Σ_k
-    cond = cov[None] - jnp.einsum("bked,bkef->bkdf", rows, cho_solve((chol, True), rows))
+    cond = cov[None] - jnp.einsum("bked,bkef->bkdf", rows, linalg.cho_solve(chol, rows))
     rdev = resp[..., None] * dev
     scatter = (jnp.einsum("bkd,bke->kde", rdev, dev)
                + jnp.einsum("bk,bkde->kde", resp, cond))
@@ -122,3 +132,106 @@ def moments(X, w):
     mean = mean + jnp.sum(wo * jnp.where(obs, x - mean, 0.0), axis=0) / n
     var = jnp.sum(wo * jnp.square(jnp.where(obs, x - mean, 0.0)), axis=0) / n
     return mean, var
+
+
+# --- rows grouped by their number of holes (the EM's fast path) --------------------------
+#
+# The masked algebra above factorises a D × D matrix per row and component. The EM instead
+# visits the rows in blocks that share their number of holes c, and conditions through the
+# precision P = Σ⁻¹ (Lauritzen 1996, §C.1): for a row with missing set m and d = x − μ with
+# zeros at the holes, y = P d gives
+#   x̂_m − μ_m = −P_mm⁻¹ y_m,   Cov(x_m | x_o) = P_mm⁻¹,
+#   (x_o − μ_o)ᵀ Σ_oo⁻¹ (x_o − μ_o) = dᵀy − y_mᵀ P_mm⁻¹ y_m,
+#   log det Σ_oo = log det Σ + log det P_mm,
+# so each row costs one c × c factorisation on top of the complete-data work (y for all
+# rows of a chunk is one matrix product), where c is small when few entries are missing.
+
+def count_blocks(X) -> tuple:
+    """Static description of the rows of a concrete X (N, D) sorted by their number of
+    NaN (stable): ``((start, stop, c), ...)``, in order. A block holds the rows whose
+    number of holes rounds up to the same power of two c (at most D; c = 0: complete
+    rows), so a program has at most log₂ D + 2 blocks; a row with fewer than c holes fills
+    its spare slots with an identity (:func:`block_stats`)."""
+    counts = np.sort(np.isnan(np.asarray(X)).sum(axis=1), kind="stable")
+    d = np.shape(X)[1]
+    sizes = np.where(counts == 0, 0, np.minimum(
+        2 ** np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64), d))
+    values, starts = np.unique(sizes, return_index=True)
+    stops = list(starts[1:]) + [counts.shape[0]]
+    return tuple((int(a), int(b), int(c)) for a, b, c in zip(starts, stops, values))
+
+
+def sort_rows(X, w):
+    """X and w with the rows in the order of :func:`count_blocks` (traceable)."""
+    order = jnp.argsort(jnp.sum(jnp.isnan(X), axis=1), stable=True)
+    return X[order], w[order]
+
+
+def precision(params: GMMParams):
+    """(Σ⁻¹ (K, D, D), log det Σ (K,)) of every component."""
+    k, d = params.means.shape
+    chol = jnp.linalg.cholesky(params.family.to_full(params.covariances, k, d))
+    prec = jax.scipy.linalg.cho_solve((chol, True),
+                                      jnp.broadcast_to(eye(d, chol.dtype), chol.shape))
+    return prec, 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+
+
+def _block_pieces(params: GMMParams, X, c, prec, logdet):
+    """Rows with 1 to c holes: log N(x_o | μ_o, Σ_oo) (B, K), d (B, K, D) with zeros at
+    the holes, s = P_mm⁻¹ y_m (B, K, c), L⁻¹ of P_mm = L Lᵀ (B, K, c, c), and each
+    column's slot among the row's holes (B, D; c for an observed column). A row with fewer
+    than c holes has the identity in P_mm's spare slots, which then add nothing."""
+    k, d = params.means.shape
+    miss = jnp.isnan(X)
+    idx = jnp.argsort(~miss, axis=1, stable=True)[:, :c]                   # (B, c)
+    valid = jnp.take_along_axis(miss, idx, axis=1)                          # (B, c)
+    slot = jnp.where(miss, jnp.cumsum(miss, axis=1) - 1, c)                # (B, D)
+    xt = jnp.where(miss, 0.0, X)
+    diff = (~miss)[:, None, :] * (xt[:, None, :] - params.means[None])     # (B, K, D)
+    y = jnp.einsum("kde,bke->bkd", prec, diff)                             # P d
+    y_m = jnp.where(valid[:, None, :], jnp.take_along_axis(y, idx[:, None, :], axis=2), 0.0)
+    p_mm = jnp.moveaxis(prec[:, idx[:, :, None], idx[:, None, :]], 0, 1)  # (B, K, c, c)
+    pair = valid[:, :, None] & valid[:, None, :]
+    p_mm = jnp.where(pair[:, None], p_mm, eye(c, X.dtype))
+    chol = linalg.cholesky(p_mm)
+    linv = linalg.solve_lower(chol, jnp.broadcast_to(eye(c, X.dtype), chol.shape))
+    t = jnp.einsum("bkij,bkj->bki", linv, y_m)                             # L⁻¹ y_m
+    s = jnp.einsum("bkji,bkj->bki", linv, t)                               # P_mm⁻¹ y_m
+    maha = jnp.sum(diff * y, axis=-1) - jnp.sum(t * t, axis=-1)
+    logdet_oo = logdet[None] + 2.0 * jnp.sum(
+        jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+    d_obs = d - jnp.sum(valid, axis=1)[:, None]
+    lognorm = -0.5 * (d_obs * math.log(2.0 * math.pi) + maha + logdet_oo)
+    return lognorm, diff, s, linv, slot
+
+
+def _by_slot(a, slot):
+    """a (B, K, c, ...) read at each column's slot: (B, K, D, ...), zero where observed."""
+    pad = jnp.zeros(a.shape[:2] + (1,) + a.shape[3:], a.dtype)
+    full = jnp.concatenate([a, pad], axis=2)
+    index = slot[:, None, :].reshape(slot.shape[:1] + (1, slot.shape[1]) + (1,) * (a.ndim - 3))
+    return jnp.take_along_axis(full, index, axis=2)
+
+
+def block_log_prob(params: GMMParams, X, c, prec, logdet):
+    """log N(x_o | μ_k,o, Σ_k,oo) (B, K) of rows with 1 to c holes."""
+    return _block_pieces(params, X, c, prec, logdet)[0]
+
+
+def block_stats(Xc, wc, params: GMMParams, log_weights, c, prec, logdet):
+    """As :func:`chunk_stats`, for centred rows with 1 to c holes each."""
+    lognorm, diff, s, linv, slot = _block_pieces(params, Xc, c, prec, logdet)
+    wlp = lognorm + log_weights[None]
+    lse = logsumexp(wlp, axis=1)
+    resp = jnp.exp(wlp - lse[:, None]) * wc[:, None]
+    dev = diff - _by_slot(s, slot)                                         # x̂ − μ_k
+    rdev = resp[..., None] * dev
+    # Σ r (dev devᵀ + Cov(x_m | x_o) embedded in D × D) as one product: Cov = P_mm⁻¹ =
+    # L⁻ᵀ L⁻¹ = V Vᵀ with V = L⁻ᵀ read by slot, so the sum is Σ_b W Wᵀ, W = √r [dev, V].
+    w = jnp.sqrt(resp)[..., None, None] * jnp.concatenate(
+        [dev[..., None], _by_slot(jnp.swapaxes(linv, -1, -2), slot)], axis=3)
+    b_rows, k = w.shape[:2]
+    w = jnp.transpose(w, (1, 0, 3, 2)).reshape(k, b_rows * (c + 1), -1)   # (K, B(c+1), D)
+    scatter = jnp.einsum("knd,kne->kde", w, w)
+    return (jnp.sum(resp, axis=0), jnp.sum(rdev, axis=0),
+            params.family.scatter_from_full(scatter), jnp.sum(wc * lse))
