@@ -206,7 +206,12 @@ def _block_pieces(params: GMMParams, X, c, prec, logdet):
 
 
 def _by_slot(a, slot):
-    """a (B, K, c, ...) read at each column's slot: (B, K, D, ...), zero where observed."""
+    """a (B, K, c, ...) read at each column's slot: (B, K, D, ...), zero where observed.
+    For c ≤ 2 a product with the one-hot slots (faster on CPU), else a gather."""
+    c = a.shape[2]
+    if c <= 2:
+        onehot = (slot[:, None, :] == jnp.arange(c)[None, :, None]).astype(a.dtype)
+        return jnp.einsum("bkc...,bcd->bkd...", a, onehot)
     pad = jnp.zeros(a.shape[:2] + (1,) + a.shape[3:], a.dtype)
     full = jnp.concatenate([a, pad], axis=2)
     index = slot[:, None, :].reshape(slot.shape[:1] + (1, slot.shape[1]) + (1,) * (a.ndim - 3))
