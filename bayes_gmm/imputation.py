@@ -73,30 +73,34 @@ def impute(source, X, *, key=None, num_draws=100, batch_size=None):
 
     Parameters
     ----------
-    source : a `GMMParams` (a fit by :func:`bayes_gmm.fit_em`), or an
-        ``arviz.InferenceData`` with a mixture posterior (:func:`bayes_gmm.fit_nuts`,
-        :func:`bayes_gmm.fit_svi`).
-    X : (N, D) array whose NaN entries are the holes to fill; observed entries are kept.
-        Infinity is an error; a row with nothing observed is filled from the mixture itself.
-    key : None, or a `jax.random.key` (an int seed is accepted). None (with a `GMMParams`
-        only): the conditional means. Given: ``num_draws`` random imputations.
-    num_draws : imputations to draw when ``key`` is given. From an InferenceData each uses
-        its own posterior draw, chosen at random (without replacement when the posterior
-        holds enough draws).
-    batch_size : rows per chunk (memory grows as batch_size × K × D²); None chooses one.
+    source : GMMParams or arviz.InferenceData
+        A fit by :func:`bayes_gmm.fit_em`, or a mixture posterior from
+        :func:`bayes_gmm.fit_nuts` / :func:`bayes_gmm.fit_svi`.
+    X : (N, D) array
+        The NaN entries are the holes to fill; observed entries are kept. Infinity is an
+        error; a row with nothing observed is filled from the mixture itself.
+    key : None, or a `jax.random.key` (an int seed is accepted)
+        None (with a `GMMParams` only): the conditional means. Given: ``num_draws`` random
+        imputations.
+    num_draws : int
+        Imputations to draw when ``key`` is given. From an InferenceData each uses its own
+        posterior draw, chosen at random (without replacement when the posterior holds
+        enough draws).
+    batch_size : int or None
+        Rows per chunk (memory grows as batch_size × K × D²); None chooses one.
 
     Returns
     -------
-    Without ``key``: a (N, D) array, each hole replaced by
-    E[x_m | x_o] = Σ_k r_k (μ_k,m + Σ_k,mo Σ_k,oo⁻¹ (x_o − μ_k,o)), r_k the row's
-    responsibilities given x_o (Ghahramani & Jordan 1994); a row with nothing observed gets
-    the mixture mean Σ_k π_k μ_k.
-
-    With ``key``: an ``xarray.DataArray`` named ``imputed`` with dims
-    ``(draw, obs_id, feature)``: draw s holds, in every hole, a draw of x_m from
-    p(x_m | x_o, θ_s) — the component from the row's responsibilities, then that
-    component's Gaussian conditional — with the observed entries unchanged. Its
-    coordinate ``posterior_draw`` gives the (chain·draw) index of θ_s in the posterior.
+    filled : (N, D) array, when ``key`` is None
+        Each hole replaced by E[x_m | x_o] = Σ_k r_k (μ_k,m + Σ_k,mo Σ_k,oo⁻¹ (x_o − μ_k,o)),
+        r_k the row's responsibilities given x_o (Ghahramani & Jordan 1994); a row with
+        nothing observed gets the mixture mean Σ_k π_k μ_k.
+    imputations : xarray.DataArray, when ``key`` is given
+        Named ``imputed``, dims ``(draw, obs_id, feature)``: draw s holds, in every hole, a
+        draw of x_m from p(x_m | x_o, θ_s) — the component from the row's
+        responsibilities, then that component's Gaussian conditional — with the observed
+        entries unchanged. Its coordinate ``posterior_draw`` gives the (chain·draw) index
+        of θ_s in the posterior.
 
     Examples
     --------
