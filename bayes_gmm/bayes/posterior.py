@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks as C
+from ..core.missing import count_blocks
 from ..core.params import GMMParams
 from ..fit import fit_em
 from . import programs
@@ -64,6 +65,12 @@ def _missing(Xj):
     """The ``missing`` option for the MAP-EM start: X reached here checked, so NaN in it
     are holes to integrate out."""
     return "marginalize" if C.has_nan(Xj) else "error"
+
+
+def _holes(Xa):
+    """``has_missing`` for resolving the default prior from a concrete X: False, or its
+    blocks of equal hole counts (the pilot fit's fast E-step)."""
+    return C.has_nan(Xa) and count_blocks(Xa)
 
 
 def _map_params(Xj, k, covariance_type, prior, key, init, em_kwargs, inits=INITS):
@@ -227,7 +234,7 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
         Xj = jnp.asarray(Xa)
         # Resolved once (the default covariance scale runs a pilot fit): the MAP-EM starts
         # and the sampled model share this very prior.
-        rprior = model_prior(Xj, k, prior, covariance_type, has_missing=C.has_nan(Xa))
+        rprior = model_prior(Xj, k, prior, covariance_type, has_missing=_holes(Xa))
         mapp, starts, start_objectives = _starts(k_em, k_jit, Xj, k, covariance_type, rprior,
                                                  init, em_kwargs, n, jitter, num_chains)
         static = dict(n_components=k, covariance_type=covariance_type, num_warmup=num_warmup,
@@ -327,7 +334,7 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
     with C.x64_scope(dtype):
         Xj = jnp.asarray(Xa)
         rprior = model_prior(Xj, k, prior, covariance_type,      # resolved once
-                             has_missing=C.has_nan(Xa))
+                             has_missing=_holes(Xa))
         mapp = _map_params(Xj, k, covariance_type, rprior, k_em, init, em_kwargs, ("em",))
         init_values = {"weights": mapp.weights, "means": mapp.means,
                        "covariances": mapp.covariances}
