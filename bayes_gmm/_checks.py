@@ -355,16 +355,17 @@ def check_pad_components(pad_components, k: int, prior, init) -> int:
 
 
 def check_prior(prior, n_components: int, n_features: int, covariance_type: str) -> GMMPrior:
-    """Validate concrete hyperparameters (ValueError naming the field); None -> GMMPrior()."""
-    if prior is None:
-        return GMMPrior()
-    if not isinstance(prior, GMMPrior):
-        raise TypeError(f"prior must be a bayes_gmm.GMMPrior or None; got {type(prior).__name__}")
+    """Validate concrete hyperparameters (ValueError naming the field); None -> GMMPrior().
+    A covariance family without a prior is refused either way (the caller needs one)."""
     fam = get_family(covariance_type)
     if not fam.has_prior:
         raise ValueError(f"covariance_type={fam.name!r} has no prior yet, so MAP-EM, NUTS and "
                          f"SVI cannot use it (maximum likelihood can); the nearest family "
                          f"with a prior is {fam.nearest!r}")
+    if prior is None:
+        return GMMPrior()
+    if not isinstance(prior, GMMPrior):
+        raise TypeError(f"prior must be a bayes_gmm.GMMPrior or None; got {type(prior).__name__}")
     k, d = n_components, n_features
 
     def arr(name, v):

@@ -209,12 +209,23 @@ def test_vvv_and_v_take_fulls_prior(x64, faithful, name, cols):
     assert lds[0] == pytest.approx(len(X) * float(a.objective), rel=1e-8)
 
 
-def test_no_prior_yet_is_a_clear_error(faithful):
+def test_no_prior_yet_is_a_clear_error(faithful, monkeypatch):
     with pytest.raises(ValueError, match="'VEV' has no prior yet.*nearest family with a "
                                          "prior is 'full'"):
         bg.fit_em(faithful, 2, key=0, covariance_type="VEV", prior=bg.GMMPrior())
     with pytest.raises(ValueError, match="has no prior yet"):
         bg.fit_nuts(faithful, 2, key=0, covariance_type="EII", num_warmup=1, num_samples=1)
+    # compare refuses before fitting anything (no EM runs first)
+    from bayes_gmm import model_selection
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("compare fitted a cell before refusing")
+    monkeypatch.setattr(model_selection, "_fit_cell", no_fit)
+    with pytest.raises(ValueError, match="'VEI' has no prior yet"):
+        bg.compare(faithful, [1, 2], key=0, method="nuts", covariance_type="VEI")
+    with pytest.raises(ValueError, match="'EEV' has no prior yet"):
+        bg.compare(faithful, [1, 2], key=0, covariance_type=["full", "EEV"],
+                   prior=bg.GMMPrior())
 
 
 def test_estimator_save_load_and_cli_take_mclust_names(x64, faithful, tmp_path, capsys):
