@@ -183,9 +183,11 @@ def _block_pieces(params: GMMParams, X, c, prec, logdet):
     than c holes has the identity in P_mm's spare slots, which then add nothing."""
     k, d = params.means.shape
     miss = jnp.isnan(X)
-    idx = jnp.argsort(~miss, axis=1, stable=True)[:, :c]                   # (B, c)
-    valid = jnp.take_along_axis(miss, idx, axis=1)                          # (B, c)
-    slot = jnp.where(miss, jnp.cumsum(miss, axis=1) - 1, c)                # (B, D)
+    rank = jnp.cumsum(miss, axis=1)                                        # (B, D)
+    # the column of each row's i-th hole (0 for a spare slot; a sort costs far more)
+    idx = jnp.stack([jnp.argmax(miss & (rank == i + 1), axis=1) for i in range(c)], axis=1)
+    valid = jnp.arange(c)[None, :] < rank[:, -1:]                          # (B, c)
+    slot = jnp.where(miss, rank - 1, c)                                    # (B, D)
     xt = jnp.where(miss, 0.0, X)
     diff = (~miss)[:, None, :] * (xt[:, None, :] - params.means[None])     # (B, K, D)
     y = jnp.einsum("kde,bke->bkd", prec, diff)                             # P d
