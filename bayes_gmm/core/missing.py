@@ -143,8 +143,9 @@ def moments(X, w):
 #   x̂_m − μ_m = −P_mm⁻¹ y_m,   Cov(x_m | x_o) = P_mm⁻¹,
 #   (x_o − μ_o)ᵀ Σ_oo⁻¹ (x_o − μ_o) = dᵀy − y_mᵀ P_mm⁻¹ y_m,
 #   log det Σ_oo = log det Σ + log det P_mm,
-# so each row costs one c × c factorisation on top of the complete-data work (y for all
-# rows of a chunk is one matrix product), where c is small when few entries are missing.
+# so each row costs one c × c factorisation on top of the complete-data work (y = P d
+# is one D × D product per row and component), where c is small when few entries are
+# missing.
 
 def count_blocks(X) -> tuple:
     """Static description of the rows of a concrete X (N, D) sorted by their number of
