@@ -31,7 +31,8 @@ __all__ = ["DegenerateFitWarning", "is_traced", "check_X", "check_Xs", "check_n_
            "check_covariance_type", "check_init", "check_int", "check_nonneg_float",
            "check_positive_float", "check_batch_size", "check_sample_weight",
            "check_n_features", "check_key", "check_keys", "check_random_state",
-           "check_prior", "prior_arrays", "check_init_params", "check_choice", "jax_dtype",
+           "check_prior", "check_sampler", "prior_arrays", "check_init_params", "check_choice",
+           "jax_dtype",
            "WEIGHTS_SUM_ATOL",
            "estimator_dtype", "x64_scope", "warn_no_spread", "data_variance", "feature_names",
            "degenerate_components", "check_fit_degeneracy"]
@@ -355,13 +356,8 @@ def check_pad_components(pad_components, k: int, prior, init) -> int:
 
 
 def check_prior(prior, n_components: int, n_features: int, covariance_type: str) -> GMMPrior:
-    """Validate concrete hyperparameters (ValueError naming the field); None -> GMMPrior().
-    A covariance family without a prior is refused either way (the caller needs one)."""
+    """Validate concrete hyperparameters (ValueError naming the field); None -> GMMPrior()."""
     fam = get_family(covariance_type)
-    if not fam.has_prior:
-        raise ValueError(f"covariance_type={fam.name!r} has no prior yet, so MAP-EM, NUTS and "
-                         f"SVI cannot use it (maximum likelihood can); the nearest family "
-                         f"with a prior is {fam.nearest!r}")
     if prior is None:
         return GMMPrior()
     if not isinstance(prior, GMMPrior):
@@ -400,6 +396,17 @@ def check_prior(prior, n_components: int, n_features: int, covariance_type: str)
     if prior.covariance_prior is not None:
         fam.check_scale(arr("covariance_prior", prior.covariance_prior), d)
     return prior
+
+
+def check_sampler(covariance_type: str) -> None:
+    """ValueError unless NUTS and SVI can sample ``covariance_type`` under its prior."""
+    fam = get_family(covariance_type)
+    if not fam.has_sampler:
+        raise ValueError(f"covariance_type={fam.name!r} has a MAP prior (Fraley & Raftery's "
+                         f"penalty on each covariance) but no density on its own volume, "
+                         f"shape and orientation that NUTS or SVI could sample; the nearest "
+                         f"family they can sample is {fam.nearest!r} (MAP-EM and maximum "
+                         f"likelihood take {fam.name!r})")
 
 
 def prior_arrays(prior: GMMPrior, dtype) -> GMMPrior:

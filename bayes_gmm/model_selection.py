@@ -169,8 +169,10 @@ def compare(X, n_components=(1, 2, 3, 4, 5, 6), method: str = "em", *,
     ks = _check_ks(n_components, n)
     key = _key(key, random_state)
     if method != "em" or fit_kwargs.get("prior") is not None:
-        # before any fit: a family without a prior cannot be fitted under one
+        # before any fit: a bad prior, or a family NUTS/SVI cannot sample, is refused
         for t in families:
+            if method != "em":
+                C.check_sampler(t)
             C.check_prior(fit_kwargs.get("prior"), max(ks), d, t)
 
     em_kwargs = {**EM_DEFAULTS, **(fit_kwargs if method == "em" else {}), "missing": missing}

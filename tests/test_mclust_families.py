@@ -209,23 +209,26 @@ def test_vvv_and_v_take_fulls_prior(x64, faithful, name, cols):
     assert lds[0] == pytest.approx(len(X) * float(a.objective), rel=1e-8)
 
 
-def test_no_prior_yet_is_a_clear_error(faithful, monkeypatch):
-    with pytest.raises(ValueError, match="'VEV' has no prior yet.*nearest family with a "
-                                         "prior is 'full'"):
-        bg.fit_em(faithful, 2, key=0, covariance_type="VEV", prior=bg.GMMPrior())
-    with pytest.raises(ValueError, match="has no prior yet"):
-        bg.fit_nuts(faithful, 2, key=0, covariance_type="EII", num_warmup=1, num_samples=1)
+def test_no_sampler_is_a_clear_error(faithful, monkeypatch):
+    # the eight families whose prior is Fraley & Raftery's penalty have MAP but no sampler
+    msg = "'VEV' has a MAP prior.*nearest family they can sample is 'VVV'"
+    with pytest.raises(ValueError, match=msg):
+        bg.fit_nuts(faithful, 2, key=0, covariance_type="VEV", num_warmup=1, num_samples=1)
+    with pytest.raises(ValueError, match="'EVI' has a MAP prior.*sample is 'VVI'"):
+        bg.fit_svi(faithful, 2, key=0, covariance_type="EVI", num_steps=1)
+    with pytest.raises(ValueError, match="'EEV' has a MAP prior"):
+        bg.gmm_model(faithful, 2, covariance_type="EEV")
     # compare refuses before fitting anything (no EM runs first)
     from bayes_gmm import model_selection
 
     def no_fit(*args, **kwargs):
         raise AssertionError("compare fitted a cell before refusing")
     monkeypatch.setattr(model_selection, "_fit_cell", no_fit)
-    with pytest.raises(ValueError, match="'VEI' has no prior yet"):
+    with pytest.raises(ValueError, match="'VEI' has a MAP prior.*'VVI'"):
         bg.compare(faithful, [1, 2], key=0, method="nuts", covariance_type="VEI")
-    with pytest.raises(ValueError, match="'EEV' has no prior yet"):
+    with pytest.raises(ValueError, match="covariance_prior must be a \\(2, 2\\) matrix"):
         bg.compare(faithful, [1, 2], key=0, covariance_type=["full", "EEV"],
-                   prior=bg.GMMPrior())
+                   prior=bg.GMMPrior(covariance_prior=1.0))
 
 
 def test_estimator_save_load_and_cli_take_mclust_names(x64, faithful, tmp_path, capsys):

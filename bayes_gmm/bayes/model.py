@@ -97,6 +97,7 @@ def gmm_model(X=None, n_components=2, *, prior=None, covariance_type="full", n_s
     ((3, 2, 2), (3, 2, 2), (3, 5, 2))
     """
     k = n_components
+    C.check_sampler(covariance_type)
     C.check_choice("missing", missing, C.MISSING)
     has_missing = missing == "marginalize"
     if X is not None:

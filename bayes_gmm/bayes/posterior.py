@@ -42,6 +42,7 @@ def _check_common(X, n_components, covariance_type, prior, dtype, missing):
     Xa = Xa.astype(dtype, copy=False)
     n, d = Xa.shape
     k = C.check_n_components(n_components, n)
+    C.check_sampler(covariance_type)
     prior = C.check_prior(prior, k, d, covariance_type)
     if prior.covariance_prior is None:
         # the default prior takes its covariance scale from the data's spread

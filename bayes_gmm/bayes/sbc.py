@@ -201,6 +201,7 @@ def _svi_batch(n_components, n_features, n_samples, covariance_type, num_steps,
 
 def _resolve_fixed_prior(prior, n_components, n_features, covariance_type):
     """A fully specified prior of arrays; ``None`` fields take data-independent defaults."""
+    C.check_sampler(covariance_type)
     prior = C.check_prior(prior, n_components, n_features, covariance_type)
     return model_prior(None, n_components, prior, covariance_type, n_features)
 

@@ -217,7 +217,8 @@ def m_step(stats: SuffStats, shift, prev: GMMParams, prior: Optional[GMMPrior],
         kn = counts + kappa
         means = (counts[:, None] * xbar + kappa * m0[None]) / kn[:, None]
         shrink = kappa * counts / kn                                       # κ₀N_k/(κ₀+N_k)
-        cov = fam.map_covariance(S, counts, shrink, xbar - m0[None], nu, psi, total, k, d)
+        cov = fam.map_covariance(S, counts, shrink, xbar - m0[None], nu, psi, total, k, d,
+                                 prev.covariances)
     # A floor keeps Cholesky defined when a component is degenerate (identical rows, a
     # subspace) and reg_covar = 0: 10·eps of the component's own mean variance, plus the
     # absolute ``floor`` (see :func:`covariance_floor`). Relative to each component, so

@@ -111,6 +111,7 @@ class BayesianGaussianMixture(MixtureEstimator):
         Xa = check_array(X, dtype, missing=missing)
         n, d = Xa.shape
         C.check_n_components(k, n)
+        C.check_sampler(covariance_type)
         prior = C.check_prior(self.prior, k, d, covariance_type)
         key = C.check_random_state(self.random_state)
         k_map, k_fit = jax.random.split(key)

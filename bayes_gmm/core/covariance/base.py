@@ -29,9 +29,9 @@ class CovarianceFamily:
     dims: tuple = ()
     shared: bool = False
     whitened: bool = False
-    #: Whether the family has the conjugate prior (MAP-EM, NUTS, SVI); if not, ``nearest``
-    #: names the closest family that has one.
-    has_prior: bool = True
+    #: Whether NUTS and SVI can sample the family under its prior (every family has MAP-EM);
+    #: if not, ``nearest`` names the smallest family containing it that they can sample.
+    has_sampler: bool = True
     nearest: str = ""
     #: The only number of features the family applies to (None: any).
     n_features = None
@@ -53,6 +53,11 @@ class CovarianceFamily:
 
     def to_full(self, cov, k: int, d: int, xp=jnp):
         """Covariances expanded to (K, D, D); ``xp=numpy`` keeps float64 without x64."""
+        raise NotImplementedError
+
+    def from_full(self, full):
+        """The inverse of :meth:`to_full` (its least-squares projection for a full value
+        off the family): this family's covariances from (…, K, D, D) matrices."""
         raise NotImplementedError
 
     def variances(self, cov, k: int, d: int):
@@ -98,8 +103,9 @@ class CovarianceFamily:
         """Maximum-likelihood covariances; an emptied component keeps ``prev``."""
         raise NotImplementedError
 
-    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d):
-        """The covariance part of the joint posterior mode under the conjugate prior."""
+    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d, prev=None):
+        """The covariance part of the joint posterior mode under the conjugate prior;
+        ``prev``: the previous covariances (where an iterative M-step starts)."""
         raise NotImplementedError
 
     def add_floor(self, cov, eps, floor, d):

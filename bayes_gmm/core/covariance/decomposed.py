@@ -31,10 +31,31 @@ n = Σ_k n_k (Celeux & Govaert 1995, §3–4):
   U s Vᵀ = Σ_k (ω_k I − W_k) D₀ C_k⁻¹. Each step lowers the objective.
 
 A component left empty (no rows) enters the shared quantities with its previous
-covariance at a negligible weight, and keeps that covariance. None of these families
-has a conjugate prior here yet, except VVV and the one-dimensional V, which are ``full`` under
-another name and take its inverse-Wishart prior: MAP-EM, NUTS and SVI refuse the others
-(``has_prior``) and name the nearest family that has one (``nearest``).
+covariance at a negligible weight, and keeps that covariance.
+
+**The prior** (``GMMPrior``; the means are μ_k | Σ_k ~ N(m₀, Σ_k/κ₀) in every family):
+
+* VVV, and V in one dimension, are ``full`` by another name: Σ_k ~ InverseWishart(ν₀, Ψ₀).
+* EII (and E), VII, EEI, VVI and EEE are a few free numbers θ (:mod:`.embedded`): one
+  variance, a variance per component, one diagonal, a diagonal per component, one matrix.
+  θ takes the prior of ``spherical``, ``diag``, ``tied`` or their shared versions, so VII,
+  VVI and EEE are those models exactly (MAP, NUTS and SVI alike), and the MAP M-step is θ's
+  closed form.
+* The other eight (VEI, EVI, VEE, EVE, VVE, EEV, VEV, EVV) take Fraley & Raftery's (2007)
+  regularisation, as mclust's ``priorControl``: the prior density of their class — an
+  inverse-gamma per variance for the diagonal VEI and EVI, an inverse-Wishart otherwise —
+  evaluated at each constrained Σ_k. With the means' prior folded in, the log posterior's
+  covariance part is Σ_k [−(a/2) log|Σ_k| − ½ tr((B_k + P) Σ_k⁻¹)] (B_k the scatter plus
+  the mean-shrinkage term; a = ν₀ + D + 2 and P = Ψ₀ for the inverse-Wishart, a = ν₀ + 3
+  and P = diag ψ for the inverse-gamma), so the MAP M-step is the family's own
+  maximum-likelihood M-step with scatter B_k + P and count N_k + a — monotone as above.
+  That density is a penalty on the constrained matrices, not a normalised density on the
+  family's own coordinates (a volume, a shape on the unit-determinant surface, an
+  orientation on the orthogonal group): a sampler would have to choose a reference
+  measure there, and its posterior would depend on that choice, which MAP never sees.
+  NUTS and SVI therefore refuse these eight (``has_sampler``) and name the smallest
+  family containing them that they can sample (``nearest``: VVI for VEI and EVI, VVV for
+  the rest).
 """
 
 from __future__ import annotations
@@ -43,9 +64,15 @@ import jax.numpy as jnp
 from jax import lax
 
 from .base import eye
-from .matrix import Full
+from .diagonal import Diag, Spherical
+from .embedded import EmbeddedPrior, SharedDiag, SharedSpherical
+from .matrix import Full, Tied
 
 __all__ = ["DECOMPOSED", "Decomposed"]
+
+#: The families that are a few free numbers θ, and the compact family of θ.
+_COMPACT = {"EII": SharedSpherical(), "VII": Spherical(), "EEI": SharedDiag(), "VVI": Diag(),
+            "EEE": Tied()}
 
 #: Inner iterations of the alternating M-steps (VEI, VEE, VEV) per EM step.
 INNER_ITERATIONS = 10
@@ -105,15 +132,20 @@ def _common_orientation(S, nk, n, prev, k, d, equal_volume):
 class Decomposed(Full):
     """A family of the λ_k D_k A_k D_kᵀ decomposition, by its mclust name."""
 
-    def __init__(self, name: str, nearest: str):
+    def __init__(self, name: str):
         self.name = name
         # One-dimensional data have only a volume (a variance): mclust's E and V.
         self.volume, self.shape_, self.orientation = name if len(name) == 3 else name + "II"
         self.n_features = 1 if len(name) == 1 else None
-        self.nearest = nearest
-        # VVV, and V (one feature), are ``full`` with mclust's name: its conjugate prior
-        # (inverse-Wishart per component) applies as it is. The others have none yet.
-        self.has_prior = self.volume + self.shape_ + self.orientation == "VVV" or name == "V"
+        tag = self.volume + self.shape_ + self.orientation
+        #: The compact family whose prior this one is, through θ (None: not compact).
+        self.compact = None if name == "V" else _COMPACT.get(tag)
+        #: The class whose per-component prior is this family's penalty (None: not one).
+        self.penalty = None
+        if self.compact is None and tag != "VVV" and name != "V":
+            self.penalty = Diag() if self.orientation == "I" else Full()
+        self.has_sampler = self.penalty is None
+        self.nearest = "" if self.has_sampler else ("VVI" if self.orientation == "I" else "VVV")
 
     def check_features(self, d: int) -> None:
         if self.n_features is not None and d != self.n_features:
@@ -235,21 +267,63 @@ class Decomposed(Full):
     def _m_VVV(self, S, nk, n, prev, k, d):
         return S / nk[:, None, None]
 
-    # --- the prior: VVV (and V) are ``full``'s model, shapes and all ------------------------
-    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d):
-        if not self.has_prior:
-            raise NotImplementedError(f"covariance_type={self.name!r} has no MAP M-step yet")
-        return super().map_covariance(S, counts, shrink, dev, nu, psi, total, k, d)
+    # --- the prior ----------------------------------------------------------------------
+    # Three kinds (see the module docstring): ``full``'s own (VVV, V); a compact family's,
+    # through θ (EII, E, VII, EEI, VVI, EEE); Fraley & Raftery's penalty of a class,
+    # per component (the other eight).
+    def _prior_family(self):
+        return self.compact or self.penalty or Full()
+
+    def default_scale(self, nu, target, k, d):
+        return self._prior_family().default_scale(nu, target, k, d)
+
+    def min_degrees_of_freedom(self, d):
+        return self._prior_family().min_degrees_of_freedom(d)
+
+    def scale_shapes(self, d):
+        return self._prior_family().scale_shapes(d)
+
+    def broadcast_scale(self, psi, d):
+        return self._prior_family().broadcast_scale(psi, d)
+
+    def check_scale(self, psi, d):
+        return self._prior_family().check_scale(psi, d)
+
+    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d, prev=None):
+        if self.compact is not None:
+            c = self.compact
+            theta = c.map_covariance(c.scatter_from_full(S), counts, shrink, dev, nu, psi,
+                                     total, k, d, c.from_full(prev))
+            return c.to_full(theta, k, d)
+        if self.penalty is None:
+            return super().map_covariance(S, counts, shrink, dev, nu, psi, total, k, d)
+        # The penalty is Σ_k [−(a/2) log|Σ_k| − ½ tr(P Σ_k⁻¹)] with the means' prior
+        # folded in, so the posterior mode is the family's own maximum-likelihood M-step
+        # on the scatter B_k + P and the count N_k + a.
+        B = S + shrink[:, None, None] * dev[:, :, None] * dev[:, None, :]
+        if isinstance(self.penalty, Full):
+            P, a = psi, nu + d + 2.0                     # inverse-Wishart, + the mean's 1
+        else:
+            P, a = psi * eye(d, S.dtype), nu + 3.0       # inverse-gamma per variance
+        nk = counts + a
+        cov = getattr(self, "_m_" + self.volume + self.shape_ + self.orientation)(
+            B + P[None], nk, jnp.sum(nk), prev, k, d)
+        return 0.5 * (cov + jnp.swapaxes(cov, -1, -2))
 
     def covariance_prior(self, nu, psi, k, d):
-        if not self.has_prior:
-            raise NotImplementedError(f"covariance_type={self.name!r} has no prior yet")
-        return super().covariance_prior(nu, psi, k, d)
+        c = self.compact if self.compact is not None else self.penalty
+        if c is None or isinstance(c, Full):
+            return super().covariance_prior(nu, psi, k, d)
+        return EmbeddedPrior(c.covariance_prior(nu, psi, k, d), c, k, d)
+
+    def jitter(self, keys, cov, nk, n, d, jitter, num_chains):
+        if self.compact is None:
+            return super().jitter(keys, cov, nk, n, d, jitter, num_chains)
+        c, k = self.compact, cov.shape[0]
+        return c.to_full(c.jitter(keys, c.from_full(cov), nk, n, d, jitter, num_chains), k, d)
 
 
-#: mclust's names, each with the nearest family that has a prior (for error messages).
-DECOMPOSED = tuple(Decomposed(name, nearest) for name, nearest in (
-    ("E", "tied"), ("V", "spherical"),
-    ("EII", "spherical"), ("VII", "spherical"), ("EEI", "diag"), ("VEI", "diag"),
-    ("EVI", "diag"), ("VVI", "diag"), ("EEE", "tied"), ("VEE", "tied"), ("EVE", "full"),
-    ("VVE", "full"), ("EEV", "full"), ("VEV", "full"), ("EVV", "full"), ("VVV", "full")))
+#: mclust's names.
+DECOMPOSED = tuple(Decomposed(name) for name in (
+    "E", "V", "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV",
+    "VEV", "EVV", "VVV"))

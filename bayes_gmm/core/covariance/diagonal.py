@@ -43,7 +43,10 @@ class Diag(_DiagonalFamily):
         return jnp.ones((k, d), dtype)
 
     def to_full(self, cov, k, d, xp=jnp):
-        return cov[:, :, None] * xp.eye(d, dtype=cov.dtype)[None]
+        return cov[..., :, None] * xp.eye(d, dtype=cov.dtype)
+
+    def from_full(self, full):
+        return jnp.diagonal(full, axis1=-2, axis2=-1)
 
     def log_det_precision_cholesky(self, u, d):
         return jnp.sum(jnp.log(u), axis=-1)
@@ -57,7 +60,7 @@ class Diag(_DiagonalFamily):
     def ml_covariance(self, S, nk, reg_covar, prev, empty):
         return jnp.where(empty[:, None], prev, S / nk[:, None] + reg_covar)
 
-    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d):
+    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d, prev=None):
         B = S + shrink[:, None] * jnp.square(dev)
         return (psi[None] + B) / (nu + counts + 3.0)[:, None]
 
@@ -101,7 +104,10 @@ class Spherical(_DiagonalFamily):
         return jnp.ones((k,), dtype)
 
     def to_full(self, cov, k, d, xp=jnp):
-        return cov[:, None, None] * xp.eye(d, dtype=cov.dtype)[None]
+        return cov[..., None, None] * xp.eye(d, dtype=cov.dtype)
+
+    def from_full(self, full):
+        return jnp.trace(full, axis1=-2, axis2=-1) / full.shape[-1]
 
     def log_det_precision_cholesky(self, u, d):
         return d * jnp.log(u)
@@ -115,7 +121,7 @@ class Spherical(_DiagonalFamily):
     def ml_covariance(self, S, nk, reg_covar, prev, empty):
         return jnp.where(empty, prev, jnp.mean(S / nk[:, None], axis=1) + reg_covar)
 
-    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d):
+    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d, prev=None):
         B = jnp.sum(S, axis=1) + shrink * jnp.sum(jnp.square(dev), axis=1)
         return (psi + B) / (nu + counts * d + d + 2.0)
 

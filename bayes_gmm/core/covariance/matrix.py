@@ -115,6 +115,9 @@ class Full(_MatrixFamily):
     def to_full(self, cov, k, d, xp=jnp):
         return cov
 
+    def from_full(self, full):
+        return full
+
     def mahalanobis(self, X, means, u):
         n, d = X.shape
         k = means.shape[0]
@@ -139,7 +142,7 @@ class Full(_MatrixFamily):
         cov = S / nk[:, None, None] + reg_covar * eye(d, S.dtype)
         return jnp.where(empty[:, None, None], prev, cov)
 
-    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d):
+    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d, prev=None):
         B = S + shrink[:, None, None] * dev[:, :, None] * dev[:, None, :]
         return (psi[None] + B) / (nu + counts + d + 2.0)[:, None, None]
 
@@ -183,7 +186,10 @@ class Tied(_MatrixFamily):
         return eye(d, dtype)
 
     def to_full(self, cov, k, d, xp=jnp):
-        return xp.broadcast_to(cov, (k, d, d))
+        return xp.broadcast_to(cov[..., None, :, :], cov.shape[:-2] + (k, d, d))
+
+    def from_full(self, full):
+        return jnp.mean(full, axis=-3)
 
     def mahalanobis(self, X, means, u):
         y = (X @ u)[:, None, :] - (means @ u)[None]
@@ -200,7 +206,7 @@ class Tied(_MatrixFamily):
         d = S.shape[-1]
         return jnp.sum(S, axis=0) / jnp.sum(nk) + reg_covar * eye(d, S.dtype)
 
-    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d):
+    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d, prev=None):
         B = S + shrink[:, None, None] * dev[:, :, None] * dev[:, None, :]
         return (psi + jnp.sum(B, axis=0)) / (nu + total + k + d + 1.0)
 
