@@ -62,7 +62,7 @@ class EII(CovarianceFamily):
     def ml_covariance(self, S, nk, reg_covar, prev, empty):
         return jnp.sum(S) / (jnp.sum(nk) * S.shape[1]) + reg_covar
 
-    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d):
+    def map_covariance(self, S, counts, shrink, dev, nu, psi, total, k, d, prev=None):
         B = jnp.sum(S) + jnp.sum(shrink[:, None] * jnp.square(dev))
         return (psi + B) / (nu + total * d + k * d + 2.0)
 
