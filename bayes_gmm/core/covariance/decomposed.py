@@ -36,7 +36,7 @@ covariance at a negligible weight, and keeps that covariance.
 **The prior** (``GMMPrior``; the means are μ_k | Σ_k ~ N(m₀, Σ_k/κ₀) in every family):
 
 * VVV, and V in one dimension, are ``full`` by another name: Σ_k ~ InverseWishart(ν₀, Ψ₀).
-* EII (and E), VII, EEI, VVI and EEE are a few free numbers θ (:mod:`.embedded`): one
+* EII (and E), VII, EEI, VVI and EEE are a few free numbers θ (:mod:`bayes_gmm.core.covariance.embedded`): one
   variance, a variance per component, one diagonal, a diagonal per component, one matrix.
   θ takes the prior of ``spherical``, ``diag``, ``tied`` or their shared versions, so VII,
   VVI and EEE are those models exactly (MAP, NUTS and SVI alike), and the MAP M-step is θ's

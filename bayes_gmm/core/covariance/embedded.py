@@ -20,7 +20,7 @@ and a sampler moves in θ's unconstrained space:
 compact families with no scikit-learn name: one σ² ~ InverseGamma(ν₀/2, ψ/2), or one
 σ²_d ~ InverseGamma(ν₀/2, ψ_d/2) per feature, shared by the components, with the means
 μ_k | Σ ~ N(m₀, Σ/κ₀) as everywhere. They are not registered: the registry's EII and EEI
-are the (K, D, D) families of :mod:`.decomposed`, which use them.
+are the (K, D, D) families of :mod:`bayes_gmm.core.covariance.decomposed`, which use them.
 """
 
 from __future__ import annotations
