@@ -84,6 +84,15 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
     >>> bool(res.converged), np.sort(np.asarray(res.params.weights)).round(2).tolist()
     (True, [0.5, 0.5])
     """
+    X, covariance_type, dtype, traced, pad = _front(X, covariance_type, dtype, missing)
+    with C.x64_scope(dtype):
+        return _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
+                       init, reg_covar, sample_weight, batch_size, dtype, traced, pad,
+                       pad_components, C.has_nan(X))
+
+
+def _front(X, covariance_type, dtype, missing):
+    """(X checked, covariance_type, dtype, traced, pad rows?) for fit_em and fit_em_ks."""
     covariance_type = C.check_covariance_type(covariance_type)
     traced = C.is_traced(X)
     # Rows of one bucket share a compiled program; a row-sharded X is not padded (that
@@ -94,18 +103,37 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
         dtype = C.jax_dtype(X.dtype) if dtype is None else np.dtype(dtype)
     elif dtype is None:
         dtype = X.dtype
+    return X, covariance_type, dtype, traced, pad
+
+
+def fit_em_ks(X, ks, keys, *, covariance_type="full", max_iter=100, tol=1e-3, n_init=1,
+              init="k-means++", reg_covar=1e-6, sample_weight=None, batch_size=None,
+              dtype=None, pad_components=None, missing="error", prior=None) -> list:
+    """Maximum-likelihood fits of every K in ``ks`` as one compiled program (internal:
+    :func:`fit_em_grid` and :func:`bayes_gmm.compare` use it).
+
+    Fit ``i`` equals ``fit_em(X, ks[i], key=keys[i], pad_components=max(ks), ...)`` (the
+    same program, looped over K on CPU and vmapped on an accelerator). ``keys``: one key
+    per K, stacked. Returns a list of EMResult, one per K, with the warnings of fit_em.
+    """
+    if prior is not None:
+        raise ValueError("fit_em_ks is maximum likelihood only: a prior depends on K")
+    X, covariance_type, dtype, traced, pad = _front(X, covariance_type, dtype, missing)
     with C.x64_scope(dtype):
-        return _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
+        return _fit_em(X, tuple(ks), keys, covariance_type, None, max_iter, tol, n_init,
                        init, reg_covar, sample_weight, batch_size, dtype, traced, pad,
-                       pad_components, C.has_nan(X))
+                       pad_components or max(ks), C.has_nan(X))
 
 
 def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init, init,
             reg_covar, sample_weight, batch_size, dtype, traced, pad, pad_components,
             has_missing):
     n, d = X.shape
-    k = C.check_n_components(n_components, None if traced else n)
-    k_run = C.check_pad_components(pad_components, k, prior, init)
+    many = isinstance(n_components, tuple)                 # several K (fit_em_ks)
+    ks = [C.check_n_components(k, None if traced else n)
+          for k in (n_components if many else (n_components,))]
+    k = max(ks)
+    k_run = C.check_pad_components(pad_components, min(ks), prior, init)
     max_iter = C.check_int("max_iter", max_iter, 0)
     n_init = C.check_int("n_init", n_init, 1)
     tol = C.check_nonneg_float("tol", tol)
@@ -139,6 +167,10 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
         # The E-step visits rows in blocks of equal numbers of holes (static: compiled per
         # block structure), which costs far less than masked D × D algebra per row.
         has_missing = count_blocks(X)
+    if many:
+        return _fit_ks(X, X0, w0, ks, key, sample_weight, tol, reg_covar, k_run,
+                       covariance_type, max_iter, n_init, init, batch_size, has_missing,
+                       traced)
     # Any K with pad_components (K_max itself too) runs the one padded program.
     n_active = None if pad_components is None else jnp.asarray(k, jnp.int32)
     res = em.fit_jit(X, C.check_key(key), prior, sample_weight, init_params, tol, reg_covar,
@@ -157,6 +189,28 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
         # (small) parameters to the host and one pass over X in NumPy.
         C.check_fit_degeneracy(jax.device_get(res.params), X0, w0, reg_covar, "fit_em")
     return res
+
+
+def _fit_ks(X, X0, w0, ks, keys, sample_weight, tol, reg_covar, k_run, covariance_type,
+            max_iter, n_init, init, batch_size, has_missing, traced):
+    """The several-K branch of :func:`_fit_em`: one program, then one EMResult per K."""
+    keys = C.check_keys(keys, None, len(ks))
+    res = em.fit_ks_jit(X, keys, jnp.asarray(ks, jnp.int32), sample_weight, tol, reg_covar,
+                        k=k_run, covariance_type=covariance_type, max_iter=max_iter,
+                        n_init=n_init, init=init, batch_size=batch_size,
+                        has_missing=has_missing, group=_group_size(len(ks), X))
+    if traced:
+        return [jax.tree.map(lambda a: a[i], res)._replace(
+            params=first_components(jax.tree.map(lambda a: a[i], res.params), k))
+            for i, k in enumerate(ks)]
+    host = jax.device_get(res)
+    out = []
+    for i, k in enumerate(ks):
+        r = jax.tree.map(lambda a: a[i], host)
+        r = r._replace(params=first_components(r.params, k))
+        C.check_fit_degeneracy(r.params, X0, w0, reg_covar, "fit_em")
+        out.append(jax.device_put(r))
+    return out
 
 
 # --- many datasets at once -------------------------------------------------------------
@@ -310,9 +364,10 @@ def fit_em_grid(X, n_components=(1, 2, 3, 4, 5, 6), *, key, **fit_em_kwargs) -> 
     """Fit :func:`~bayes_gmm.fit_em` for each K of a grid and score each fit by BIC and AIC.
 
     Under maximum likelihood every K runs in the one EM program compiled for the largest
-    (``pad_components``; the others padded with zero-weight components), so a grid
-    compiles its EM once, and none after for the same data shape and options; under MAP
-    each K is its own program. Every K uses the same ``key``, so ``results[K]`` equals
+    (``pad_components``; the others padded with zero-weight components), all K in one call
+    (a compiled loop over K on CPU, vmapped on an accelerator), so a grid compiles its EM
+    once, and none after for the same data shape and options; under MAP each K is its own
+    program. Every K uses the same ``key``, so ``results[K]`` equals
     ``fit_em(X, K, key=key, **fit_em_kwargs)`` (to rounding).
 
     Parameters
@@ -360,8 +415,12 @@ def fit_em_grid(X, n_components=(1, 2, 3, 4, 5, 6), *, key, **fit_em_kwargs) -> 
         fit_em_kwargs.setdefault("pad_components", max(ks))
     with C.x64_scope(X.dtype):
         X = jnp.asarray(X)
-        for k in ks:
-            res = fit_em(X, k, key=key, **fit_em_kwargs)
+        if fit_em_kwargs.get("prior") is None:
+            # every K in one compiled program, in one call
+            fits = fit_em_ks(X, ks, jnp.stack([key] * len(ks)), **fit_em_kwargs)
+        else:
+            fits = [fit_em(X, k, key=key, **fit_em_kwargs) for k in ks]
+        for k, res in zip(ks, fits):
             results[k] = res
             bics[k] = float(bic(res.params, X))
             aics[k] = float(aic(res.params, X))

@@ -48,12 +48,12 @@ def test_padded_components_give_the_unpadded_fit(x64, blobs, covariance_type, in
 
 def test_a_sweep_over_k_compiles_one_em_program_per_family(x64, blobs):
     bg.compare(blobs, [2], covariance_type="diag", random_state=0, n_init=2)
-    before = em.fit_jit._cache_size()
+    before, before_ks = em.fit_jit._cache_size(), em.fit_ks_jit._cache_size()
     t = bg.compare(blobs, [1, 2, 3, 4], covariance_type=["spherical", "EEI"],
                    random_state=0, n_init=2)
-    # one program per family (K_max = 4); the cells after the first compile nothing
-    assert em.fit_jit._cache_size() - before == 2
-    assert (t["compile_seconds"].drop(index=[("spherical", 1), ("EEI", 1)]) < 0.05).all()
+    # one program per family (K_max = 4), every K of it in one call; no single-K program
+    assert em.fit_ks_jit._cache_size() - before_ks == 2
+    assert em.fit_jit._cache_size() - before == 0
     # the table's numbers are those of the unpadded fits, to rounding
     for name, k in [("spherical", 3), ("EEI", 4)]:
         ref = bg.fit_em(blobs, k, key=jax.random.fold_in(jax.random.key(0), k),
@@ -87,3 +87,18 @@ def test_pad_components_errors(blobs):
     with pytest.raises(ValueError, match="pad_components cannot be used with init"):
         p = bg.fit_em(blobs, 2, key=0).params
         bg.fit_em(blobs, 2, key=0, pad_components=4, init=p)
+
+
+def test_all_k_in_one_program_equal_the_single_padded_fits(x64, blobs):
+    from bayes_gmm.fit import fit_em_ks
+    ks = [1, 2, 3, 4]
+    keys = jax.numpy.stack([jax.random.fold_in(jax.random.key(5), k) for k in ks])
+    kw = dict(covariance_type="VEI", n_init=3, tol=1e-10, max_iter=200, dtype=np.float64)
+    fits = fit_em_ks(blobs, ks, keys, **kw)
+    for i, k in enumerate(ks):
+        assert fits[i].params.means.shape == (k, 2)
+        _assert_same_fit(bg.fit_em(blobs, k, key=keys[i], pad_components=4, **kw), fits[i])
+    grid = bg.fit_em_grid(blobs, ks, key=keys[2], **kw)        # the same key for every K
+    _assert_same_fit(fits[2], grid.results[3])
+    with pytest.raises(ValueError, match="maximum likelihood only"):
+        fit_em_ks(blobs, ks, keys, prior=bg.GMMPrior())

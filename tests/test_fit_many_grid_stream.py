@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 import bayes_gmm as bg
+from bayes_gmm.core import em
 from bayes_gmm import fit as fit_module
 from bayes_gmm import stream as stream_module
 from bayes_gmm.core.em import fit_jit
@@ -139,9 +140,11 @@ def _scipy_bic(params, X):
 def test_fit_em_grid_compiles_one_program_and_picks_three(x64):
     X = _three_blobs(300, seed=5)
     opts = dict(max_iter=37, tol=1e-6)           # options no other test compiles
-    before = fit_jit._cache_size()
+    before, before_ks = fit_jit._cache_size(), em.fit_ks_jit._cache_size()
     grid = bg.fit_em_grid(X, [2, 3, 4], key=jax.random.key(0), **opts)
-    assert fit_jit._cache_size() - before == 1     # every K padded to 4: one program
+    # every K padded to 4, all in one call: one program, and no single-K one
+    assert em.fit_ks_jit._cache_size() - before_ks == 1
+    assert fit_jit._cache_size() == before
     assert isinstance(grid, bg.EMGridResult)
     assert sorted(grid.results) == [2, 3, 4]
     assert grid.best == 3
@@ -151,9 +154,9 @@ def test_fit_em_grid_compiles_one_program_and_picks_three(x64):
         _assert_same_fit(grid.results[k], bg.fit_em(X, k, key=jax.random.key(0), **opts))
     assert grid.aic[3] < grid.aic[2]
     # A second grid on new data of the same shape compiles nothing.
-    after_first = fit_jit._cache_size()
+    after_first = em.fit_ks_jit._cache_size()
     bg.fit_em_grid(_three_blobs(300, seed=6), [2, 3, 4], key=jax.random.key(1), **opts)
-    assert fit_jit._cache_size() == after_first
+    assert em.fit_ks_jit._cache_size() == after_first
     with pytest.raises(ValueError, match="repeat"):
         bg.fit_em_grid(X, [2, 2], key=0)
 

@@ -396,6 +396,28 @@ fit_jit = jax.jit(fit, static_argnames=("k", "covariance_type", "max_iter", "n_i
                                         "batch_size", "early_exit", "has_missing"))
 
 
+def fit_ks(X, keys, n_active, sample_weight, tol, reg_covar, *, k, covariance_type, max_iter,
+           n_init, init, batch_size, has_missing, group) -> EMResult:
+    """Maximum-likelihood fits of several K ≤ k in one program: fit ``i`` is
+    :func:`fit` with ``keys[i]`` and ``n_active[i]`` (M,), padded to k components.
+
+    ``group`` = 1 runs them as a compiled loop, each stopping at its own convergence (the
+    CPU choice, as for many datasets); ``group`` > 1 vmaps groups of that many (an
+    accelerator's). Returns the M results stacked on a leading axis.
+    """
+    def one(args):
+        key, na = args
+        return fit(X, key, None, sample_weight, None, tol, reg_covar, None, na, k=k,
+                   covariance_type=covariance_type, max_iter=max_iter, n_init=n_init,
+                   init=init, batch_size=batch_size, has_missing=has_missing)
+    return lax.map(one, (keys, n_active), batch_size=group if group > 1 else None)
+
+
+#: :func:`fit_ks`, compiled once per static configuration (and not per K).
+fit_ks_jit = jax.jit(fit_ks, static_argnames=("k", "covariance_type", "max_iter", "n_init",
+                                              "init", "batch_size", "has_missing", "group"))
+
+
 #: The maximum-likelihood pilot fit behind the default covariance scale of `GMMPrior`
 #: (:func:`pilot_target`): restarts, iteration cap and seed. The seed is fixed so that the
 #: default prior is a function of the data alone: MAP-EM, the NumPyro model and a saved
