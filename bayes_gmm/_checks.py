@@ -23,6 +23,7 @@ from .core.covariance import get_family
 from .core.seeding import INIT_METHODS
 from .core.params import GMMParams
 from .core.prior import GMMPrior
+from .core.program import is_program, latent_sites, run_program
 # The degeneracy checks live in their own module; the edge re-exports them.
 from .degeneracy import (DegenerateFitWarning, check_fit_degeneracy, data_variance,
                          degenerate_components, warn_no_spread)
@@ -31,7 +32,7 @@ __all__ = ["DegenerateFitWarning", "is_traced", "check_X", "check_Xs", "check_n_
            "check_covariance_type", "check_init", "check_int", "check_nonneg_float",
            "check_positive_float", "check_batch_size", "check_sample_weight",
            "check_n_features", "check_key", "check_keys", "check_random_state",
-           "check_prior", "check_sampler", "prior_arrays", "check_init_params", "check_choice",
+           "check_prior", "check_prior_program", "check_sampler", "prior_arrays", "check_init_params", "check_choice",
            "jax_dtype",
            "WEIGHTS_SUM_ATOL",
            "estimator_dtype", "x64_scope", "warn_no_spread", "data_variance", "feature_names",
@@ -356,12 +357,17 @@ def check_pad_components(pad_components, k: int, prior, init) -> int:
 
 
 def check_prior(prior, n_components: int, n_features: int, covariance_type: str) -> GMMPrior:
-    """Validate concrete hyperparameters (ValueError naming the field); None -> GMMPrior()."""
+    """Validate concrete hyperparameters (ValueError naming the field); None -> GMMPrior().
+    A prior program is run once and checked (:func:`check_prior_program`)."""
     fam = get_family(covariance_type)
     if prior is None:
         return GMMPrior()
+    if is_program(prior):
+        return check_prior_program(prior, n_components, n_features, covariance_type)
     if not isinstance(prior, GMMPrior):
-        raise TypeError(f"prior must be a bayes_gmm.GMMPrior or None; got {type(prior).__name__}")
+        raise TypeError(f"prior must be a bayes_gmm.GMMPrior, a prior program (a function "
+                        f"(n_components, n_features) -> GMMParams) or None; got "
+                        f"{type(prior).__name__}")
     k, d = n_components, n_features
 
     def arr(name, v):
@@ -396,6 +402,45 @@ def check_prior(prior, n_components: int, n_features: int, covariance_type: str)
     if prior.covariance_prior is not None:
         fam.check_scale(arr("covariance_prior", prior.covariance_prior), d)
     return prior
+
+
+def check_prior_program(program, k: int, d: int, covariance_type: str):
+    """Run a prior program once (its sites drawn with a fixed seed) and check what it
+    returns: a `GMMParams` of ``covariance_type`` with shapes (K,), (K, D) and the family's,
+    finite, weights on the simplex, valid covariances; and that it samples a site."""
+    fam = get_family(covariance_type)
+    name = getattr(program, "__name__", "the prior program")
+    try:
+        out, trace = run_program(program, k, d, key=0)
+    except Exception as err:               # the user's code: say whose error it is
+        raise ValueError(f"prior program {name}({k}, {d}) raised "
+                         f"{type(err).__name__}: {err}") from err
+    if not isinstance(out, GMMParams):
+        raise TypeError(f"prior program {name} must return a bayes_gmm.GMMParams; got "
+                        f"{type(out).__name__}")
+    if out.covariance_type != fam.name:
+        raise ValueError(f"prior program {name} returned covariance_type "
+                         f"{out.covariance_type!r}; the fit asks for {fam.name!r}")
+    if not latent_sites(trace):
+        raise ValueError(f"prior program {name} samples no site (numpyro.sample): there is "
+                         f"nothing to infer; a fixed mixture needs no fit")
+    shapes = {"weights": (k,), "means": (k, d), "covariances": fam.shape(k, d)}
+    for field, shape in shapes.items():
+        got = tuple(np.shape(getattr(out, field)))
+        if got != shape:
+            raise ValueError(f"prior program {name} returned {field} of shape {got}; "
+                             f"expected {shape} for n_components={k}, n_features={d}, "
+                             f"covariance_type={fam.name!r}")
+    w, m, c = (np.asarray(getattr(out, f), np.float64) for f in shapes)
+    for field, a in zip(shapes, (w, m, c)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"prior program {name} returned non-finite {field} at its "
+                             f"initial point (a draw from the prior)")
+    if np.any(w < 0) or not np.isclose(w.sum(), 1.0, rtol=0, atol=WEIGHTS_SUM_ATOL):
+        raise ValueError(f"prior program {name} returned weights {w} that are not on the "
+                         f"simplex (non-negative, summing to one)")
+    fam.check_covariances(c, f"prior program {name}'s covariances")
+    return program
 
 
 def check_sampler(covariance_type: str) -> None:

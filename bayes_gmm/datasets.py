@@ -1,4 +1,5 @@
-"""Embedded data: Old Faithful and the two-cluster sample (see ``data/README``)."""
+"""Embedded data: Old Faithful, the two-cluster sample and posteriordb's
+``low_dim_gauss_mix`` data (see ``data/README``)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,12 @@ def load_two_clusters() -> tuple[np.ndarray, np.ndarray]:
     X = _load("two_clusters_100.txt")
     labels = np.r_[np.zeros(30, int), np.ones(70, int)]
     return X, labels
+
+
+def load_low_dim_gauss_mix() -> np.ndarray:
+    """posteriordb's ``low_dim_gauss_mix`` data (1000, 1): a two-component normal mixture
+    sample, whose posteriordb model has ordered means ~ Normal(0, 2), scales ~
+    half-Normal(0, 2) and a weight ~ Beta(5, 5)."""
+    import json
+    with resources.files("bayes_gmm").joinpath("data", "low_dim_gauss_mix.json").open() as f:
+        return np.asarray(json.load(f)["y"], np.float64)[:, None]

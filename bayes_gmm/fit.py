@@ -27,6 +27,7 @@ from .core import em
 from .core.em import EMResult
 from .core.missing import count_blocks
 from .core.params import GMMParams, first_components
+from .core.program import ProgramFit, is_program, latent_sites, map_fit, run_program
 from .core.rows import default_batch_size, is_multi_device, pad_rows
 from .densities import aic, bic
 
@@ -49,6 +50,11 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
     prior : `GMMPrior` for MAP, or None for maximum likelihood. ``GMMPrior()``'s
         defaults come from X (:mod:`bayes_gmm.core.prior`): its covariance scale from a
         maximum-likelihood pilot fit (:func:`bayes_gmm.core.em.pilot_target`), run first.
+        Or a prior program ``prior_fn(n_components, n_features)`` that samples NumPyro
+        sites and returns a `GMMParams` (:mod:`bayes_gmm.core.program`): MAP by a
+        generalised EM from the maximum-likelihood fit of the same options, its objective
+        the mean log posterior per row (no ``sample_weight``, missing values or
+        ``pad_components`` then).
     max_iter : iterations of the scan (0: initialise only). tol: stop when the objective
         changes by less than ``tol`` (0 runs all ``max_iter``).
     n_init : restarts, run as one vmap; the best final objective wins.
@@ -85,10 +91,47 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
     (True, [0.5, 0.5])
     """
     X, covariance_type, dtype, traced, pad = _front(X, covariance_type, dtype, missing)
+    if is_program(prior):
+        f = fit_program(X, n_components, key, covariance_type, prior, max_iter=max_iter,
+                        tol=tol, n_init=n_init, init=init, reg_covar=reg_covar,
+                        sample_weight=sample_weight, batch_size=batch_size, dtype=dtype,
+                        pad_components=pad_components)
+        return EMResult(f.params, f.objective, f.trace, f.n_iter, f.converged)
     with C.x64_scope(dtype):
         return _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
                        init, reg_covar, sample_weight, batch_size, dtype, traced, pad,
                        pad_components, C.has_nan(X))
+
+
+def fit_program(X, n_components, key, covariance_type, program, *, max_iter=100, tol=1e-3,
+                n_init=1, init="k-means++", reg_covar=1e-6, sample_weight=None,
+                batch_size=None, dtype=None, pad_components=None) -> ProgramFit:
+    """MAP under a prior program (:func:`bayes_gmm.core.program.map_fit`), started from
+    the maximum-likelihood EM fit of the same options; returns its `ProgramFit` (with the
+    program's site values at the MAP). X: checked by the caller (finite, concrete)."""
+    if C.is_traced(X):
+        raise ValueError("MAP under a prior program runs outside jit: pass a concrete X")
+    if sample_weight is not None or pad_components is not None:
+        raise ValueError("sample_weight and pad_components are not supported with a prior "
+                         "program (MAP under GMMPrior takes them)")
+    if C.has_nan(X):
+        raise ValueError("missing values (NaN) with a prior program are not supported yet; "
+                         "GMMPrior takes missing='marginalize'")
+    n, d = np.shape(X)
+    k = C.check_n_components(n_components, n)
+    max_iter = C.check_int("max_iter", max_iter, 0)
+    tol = C.check_nonneg_float("tol", tol)
+    dtype = np.dtype(dtype or C.jax_dtype(np.asarray(X).dtype))
+    with C.x64_scope(dtype):
+        program = C.check_prior_program(program, k, d, covariance_type)
+        k_ml, k_init = jax.random.split(C.check_key(key))
+        ml = fit_em(X, k, key=k_ml, covariance_type=covariance_type, max_iter=max(max_iter, 1),
+                    tol=tol, n_init=n_init, init=init, reg_covar=reg_covar,
+                    batch_size=batch_size, dtype=dtype)
+        Xj = jnp.asarray(X, dtype)
+        _, trace = run_program(program, k, d, key=k_init)
+        start = {name: jnp.asarray(site["value"]) for name, site in latent_sites(trace).items()}
+        return map_fit(program, Xj, k, start, ml.params, max_iter=max_iter, tol=tol)
 
 
 def _front(X, covariance_type, dtype, missing):

@@ -22,6 +22,7 @@ from .core import em
 from .core.em import EMResult
 from .core.params import GMMParams
 from .core.prior import pooled_covariance, resolve_prior
+from .core.program import is_program
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +248,9 @@ def fit_em_stream(chunks, n_components, *, key, covariance_type="full", prior=No
     wsum_j = jnp.asarray(wsum, dt)
     tol_j = jnp.asarray(tol, dt)
     reg_j = jnp.asarray(reg_covar, dt)
+    if is_program(prior):
+        raise ValueError("fit_em_stream takes a GMMPrior (closed-form MAP from streamed "
+                         "statistics); MAP under a prior program needs all rows: fit_em")
     if prior is not None:
         prior = C.check_prior(prior, k, d, covariance_type)
         given_m0 = prior.mean_prior is not None

@@ -88,9 +88,13 @@ def params_from_dataset(ds, covariance_type=None) -> GMMParams:
 
 
 def to_inference_data(draws, ll, Xa, mapp, covariance_type, method, sample_stats=None,
-                      extra_groups=None):
+                      extra_groups=None, site_dims=None, map_values=None):
     """The package's InferenceData (module docstring) from draws {site: (C, S, ...)},
-    log-likelihoods ll (C, S, N), the data Xa (N, D) and the MAP `GMMParams`."""
+    log-likelihoods ll (C, S, N), the data Xa (N, D) and the MAP `GMMParams`.
+
+    ``site_dims``: a prior program's own sites {name: dims} (their draws are in ``draws``,
+    their MAP values in ``map_values``), kept in ``posterior`` and ``map`` beside the
+    mixture's parameters."""
     import arviz as az
     import xarray as xr
 
@@ -110,6 +114,11 @@ def to_inference_data(draws, ll, Xa, mapp, covariance_type, method, sample_stats
     attrs = {"method": method, "covariance_type": covariance_type, "n_components": int(k),
              "relabelled": 0}
     posterior = ds({name: draws[name] for name in SITES}, dims)
+    map_ds = params_dataset(GMMParams(mapp.weights, mapp.means, mapp.covariances,
+                                      covariance_type))
+    for name, sd in (site_dims or {}).items():
+        posterior[name] = (("chain", "draw") + sd, np.asarray(draws[name]))
+        map_ds[name] = (sd, np.asarray(map_values[name]))
     posterior.attrs.update(attrs)
     groups = {
         "posterior": posterior,
@@ -117,8 +126,7 @@ def to_inference_data(draws, ll, Xa, mapp, covariance_type, method, sample_stats
         "observed_data": xr.Dataset({OBS_SITE: ((OBS_DIM, "feature"), np.asarray(Xa))},
                                     coords={OBS_DIM: coords[OBS_DIM],
                                             "feature": coords["feature"]}),
-        "map": params_dataset(GMMParams(mapp.weights, mapp.means, mapp.covariances,
-                                        covariance_type)),
+        "map": map_ds,
     }
     if sample_stats is not None:
         groups["sample_stats"] = ds(dict(sample_stats), {name: () for name in sample_stats})

@@ -20,13 +20,16 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
+from numpyro import handlers
 from numpyro.distributions import constraints
 
 from .. import _checks as C
 from ..core import mixture
 from ..core.params import GMMParams
 from ..core.em import data_prior
-from ..core.prior import GMMPrior, prior_distributions, standard_prior
+from ..core.covariance import get_family
+from ..core.prior import GMMPrior, standard_prior
+from ..core.program import builtin_program, is_program
 
 __all__ = ["gmm_model", "GaussianMixtureLikelihood", "OBS_SITE", "SITES", "model_prior"]
 
@@ -76,7 +79,10 @@ def gmm_model(X=None, n_components=2, *, prior=None, covariance_type="full", n_s
     X : (N, D) observations, or None for prior-predictive draws (then give ``n_samples``
         and ``n_features``; ``None`` prior fields default to m₀ = 0 and unit covariance).
     n_components : K.
-    prior : `GMMPrior` (None: ``GMMPrior()`` with data-dependent defaults, as MAP-EM).
+    prior : `GMMPrior` (None: ``GMMPrior()`` with data-dependent defaults, as MAP-EM), or a
+        prior program ``prior_fn(n_components, n_features)`` that samples its own sites and
+        returns a `GMMParams` of ``covariance_type`` (:mod:`bayes_gmm.core.program`; the
+        GMMParams fields not sampled as sites of those names become deterministic sites).
     covariance_type : a registered covariance family ("full", "tied", "diag", "spherical").
     n_samples : rows to draw when X is None.
     subsample_size : minibatch size for SVI (the likelihood is rescaled by N / batch).
@@ -111,12 +117,22 @@ def gmm_model(X=None, n_components=2, *, prior=None, covariance_type="full", n_s
             raise ValueError("gmm_model with X=None needs n_samples and n_features")
         n, d = n_samples, n_features
         dtype = jnp.zeros(()).dtype
-    resolved = model_prior(X, k, prior, covariance_type, d, dtype, has_missing)
-    weights_dist, cov_dist, mean_dist = prior_distributions(resolved, k, d, covariance_type)
-    weights = numpyro.sample("weights", weights_dist)
-    covariances = numpyro.sample("covariances", cov_dist)
-    means = numpyro.sample("means", mean_dist(covariances))
-    params = GMMParams(weights, means, covariances, covariance_type)
+    if is_program(prior):
+        program = prior
+    else:
+        program = builtin_program(model_prior(X, k, prior, covariance_type, d, dtype,
+                                              has_missing), covariance_type)
+    with handlers.trace() as sites:
+        params = program(k, d)
+    if not isinstance(params, GMMParams):
+        raise TypeError(f"the prior program must return a bayes_gmm.GMMParams; got "
+                        f"{type(params).__name__}")
+    params = params._replace(covariance_type=get_family(covariance_type).name)
+    for name in SITES:
+        # A program's own parameterisation: the mixture's parameters as deterministic
+        # sites (named like the GMMParams fields) beside the program's sites.
+        if name not in sites:
+            numpyro.deterministic(name, getattr(params, name))
     with numpyro.plate("data", n, subsample_size=subsample_size) as idx:
         obs = None if X is None else (X if subsample_size is None else X[idx])
         numpyro.sample(OBS_SITE, GaussianMixtureLikelihood(params, has_missing), obs=obs)

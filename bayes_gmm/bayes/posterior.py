@@ -22,7 +22,9 @@ import numpy as np
 from .. import _checks as C
 from ..core.missing import count_blocks
 from ..core.params import GMMParams
-from ..fit import fit_em
+from ..core.prior import GMMPrior
+from ..core.program import is_program, latent_sites, run_program, site_dims
+from ..fit import fit_em, fit_program
 from . import programs
 from .diagnostics import check_diagnostics
 from .idata import loss_dataset, to_inference_data, with_feature_names
@@ -44,7 +46,7 @@ def _check_common(X, n_components, covariance_type, prior, dtype, missing):
     k = C.check_n_components(n_components, n)
     C.check_sampler(covariance_type)
     prior = C.check_prior(prior, k, d, covariance_type)
-    if prior.covariance_prior is None:
+    if isinstance(prior, GMMPrior) and prior.covariance_prior is None:
         # the default prior takes its covariance scale from the data's spread
         C.warn_no_spread(Xa, "bayes_gmm posterior")
     return Xa, k, covariance_type, prior, dtype
@@ -125,6 +127,31 @@ def _starts(k_em, k_jit, Xj, k, covariance_type, prior, init, em_kwargs, n, jitt
     return optima[0][1], starts, [optima[m][0] for m in which]
 
 
+def _program_start(Xj, k, covariance_type, program, key, init, em_kwargs, n, jitter,
+                   num_chains):
+    """A prior program's MAP (:func:`bayes_gmm.fit.fit_program`) and per-chain starts
+    about it: each site moved by ``jitter``·z/√N in its unconstrained space.
+    Returns (MAP `GMMParams`, starts {site: (C, ...)}, MAP site values, site dims)."""
+    if init != "em":
+        raise ValueError(f"with a prior program, init must be 'em' (chains start at the "
+                         f"program's MAP); got {init!r}")
+    from numpyro.distributions.transforms import biject_to
+    kw = dict(n_init=5, max_iter=500, tol=1e-8)
+    kw.update(em_kwargs or {})
+    fit = fit_program(Xj, k, key, covariance_type, program, **kw)
+    d = Xj.shape[1]
+    _, trace = run_program(program, k, d, values=fit.values)
+    starts = {}
+    for i, (name, site) in enumerate(sorted(latent_sites(trace).items())):
+        t = biject_to(site["fn"].support)
+        u = t.inv(fit.values[name])
+        z = jax.random.normal(jax.random.fold_in(key, i), (num_chains,) + jnp.shape(u),
+                              jnp.result_type(u))
+        starts[name] = t(u[None] + jitter * z / np.sqrt(n))
+    return (_positive_weights(fit.params), starts, fit.values,
+            site_dims(program, k, d, fit.values))
+
+
 def _jitter(key, p: GMMParams, n, jitter, num_chains):
     r"""Per-chain starts around the MAP, about ``jitter`` posterior sds away.
 
@@ -163,7 +190,12 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
         float32 unless JAX's x64 flag is on) unless ``dtype`` says otherwise.
     n_components : int K.
     key : a `jax.random.key` (an int seed is accepted).
-    prior : `GMMPrior`, or None for ``GMMPrior()`` (data-dependent defaults, as MAP-EM).
+    prior : `GMMPrior`, or None for ``GMMPrior()`` (data-dependent defaults, as MAP-EM), or
+        a prior program ``prior_fn(n_components, n_features)`` returning a `GMMParams`
+        (:mod:`bayes_gmm.core.program`): the chains start about its MAP (``init="em"``),
+        and ``posterior`` and ``map`` hold its own sites beside the mixture's parameters
+        (an axis of a ``numpyro.plate("component", K)`` is the ``component`` dim, which
+        relabelling permutes).
     covariance_type : "full" | "tied" | "diag" | "spherical".
     num_warmup, num_samples : NUTS warm-up (adaptation) and kept iterations per chain.
     num_chains : independent chains.
@@ -235,13 +267,21 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
         Xj = jnp.asarray(Xa)
         # Resolved once (the default covariance scale runs a pilot fit): the MAP-EM starts
         # and the sampled model share this very prior.
-        rprior = model_prior(Xj, k, prior, covariance_type, has_missing=_holes(Xa))
-        mapp, starts, start_objectives = _starts(k_em, k_jit, Xj, k, covariance_type, rprior,
-                                                 init, em_kwargs, n, jitter, num_chains)
+        program, sites, map_values, start_objectives = None, None, None, None
+        if is_program(prior):
+            rprior, program = None, prior
+            mapp, starts, map_values, sites = _program_start(Xj, k, covariance_type, prior,
+                                                             k_em, init, em_kwargs, n,
+                                                             jitter, num_chains)
+        else:
+            rprior = model_prior(Xj, k, prior, covariance_type, has_missing=_holes(Xa))
+            mapp, starts, start_objectives = _starts(k_em, k_jit, Xj, k, covariance_type,
+                                                     rprior, init, em_kwargs, n, jitter,
+                                                     num_chains)
         static = dict(n_components=k, covariance_type=covariance_type, num_warmup=num_warmup,
                       num_samples=num_samples, dense_mass=bool(dense_mass),
                       max_tree_depth=max_tree_depth, target_accept_prob=target_accept_prob,
-                      missing=missing)
+                      missing=missing, program=program)
         with programs.progress(progress_bar and chain_method != "parallel",
                        num_warmup + num_samples, "NUTS"):
             if chain_method == "parallel":
@@ -252,9 +292,11 @@ def fit_nuts(X, n_components, *, key, prior=None, covariance_type="full", num_wa
                                                         progress_bar=bool(progress_bar),
                                                         **static)
             draws, stats, ll = jax.device_get((draws, stats, ll))
-            mapp = jax.device_get(mapp)
+            mapp, map_values = jax.device_get((mapp, map_values))
     idata = with_feature_names(to_inference_data(draws, ll, Xa, mapp, covariance_type,
-                                                 "nuts", sample_stats=stats), names)
+                                                 "nuts", sample_stats=stats,
+                                                 site_dims=sites, map_values=map_values),
+                               names)
     if start_objectives is not None:
         idata.posterior.attrs["init"] = "em-multi"
         idata.posterior.attrs["chain_start_objective"] = start_objectives
@@ -283,7 +325,7 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
     X : (N, D) array (dtype handling as :func:`fit_nuts`).
     n_components : int K.
     key : a `jax.random.key` (an int seed is accepted).
-    prior : `GMMPrior`, or None for ``GMMPrior()``.
+    prior : `GMMPrior`, None for ``GMMPrior()``, or a prior program (as :func:`fit_nuts`).
     covariance_type : "full" | "tied" | "diag" | "spherical".
     guide : "auto_normal" (mean field), "auto_mvn" (full-rank Gaussian in the
         unconstrained space) or "auto_lowrank" (low rank plus diagonal).
@@ -334,21 +376,31 @@ def fit_svi(X, n_components, *, key, prior=None, covariance_type="full", guide="
     k_em, k_run = jax.random.split(key)
     with C.x64_scope(dtype):
         Xj = jnp.asarray(Xa)
-        rprior = model_prior(Xj, k, prior, covariance_type,      # resolved once
-                             has_missing=_holes(Xa))
-        mapp = _map_params(Xj, k, covariance_type, rprior, k_em, init, em_kwargs, ("em",))
-        init_values = {"weights": mapp.weights, "means": mapp.means,
-                       "covariances": mapp.covariances}
+        program, sites, map_values = None, None, None
+        if is_program(prior):
+            rprior, program = None, prior
+            mapp, _, init_values, sites = _program_start(Xj, k, covariance_type, prior, k_em,
+                                                         init, em_kwargs, Xa.shape[0], 0.0, 1)
+            map_values = init_values
+        else:
+            rprior = model_prior(Xj, k, prior, covariance_type,      # resolved once
+                                 has_missing=_holes(Xa))
+            mapp = _map_params(Xj, k, covariance_type, rprior, k_em, init, em_kwargs,
+                               ("em",))
+            init_values = {"weights": mapp.weights, "means": mapp.means,
+                           "covariances": mapp.covariances}
         with programs.progress(progress_bar, num_steps, f"SVI ({guide})"):
             draws, losses, ll = programs.svi_program(
                 Xj, rprior, init_values, k_run, jnp.asarray(learning_rate, Xj.dtype),
                 n_components=k, covariance_type=covariance_type, guide=guide,
                 num_steps=num_steps, subsample_size=subsample_size, num_samples=num_samples,
-                progress_bar=bool(progress_bar), rank=rank, missing=missing)
-            draws, losses, ll, mapp = jax.device_get((draws, losses, ll, mapp))
+                progress_bar=bool(progress_bar), rank=rank, missing=missing, program=program)
+            draws, losses, ll, mapp, map_values = jax.device_get((draws, losses, ll, mapp,
+                                                                  map_values))
     idata = with_feature_names(
         to_inference_data(draws, ll, Xa, mapp, covariance_type, "svi",
-                          extra_groups={"svi_loss": loss_dataset(losses)}), names)
+                          extra_groups={"svi_loss": loss_dataset(losses)},
+                          site_dims=sites, map_values=map_values), names)
     idata.posterior.attrs["guide"] = guide
     if not np.all(np.isfinite(losses[-max(1, num_steps // 10):])):
         warnings.warn("fit_svi: the loss is not finite at the end of optimisation; decrease "

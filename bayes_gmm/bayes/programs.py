@@ -26,6 +26,7 @@ from jax import lax
 
 from ..core import mixture
 from ..core.params import GMMParams
+from ..core.program import evaluate
 from .model import SITES, gmm_model
 
 __all__ = ["run_nuts", "run_svi", "nuts_program", "parallel_nuts", "svi_program",
@@ -149,39 +150,54 @@ def run_svi(svi, state, num_steps, model_args=(), model_kwargs=None, *, average_
 
 _NUTS_STATIC = ("n_components", "covariance_type", "num_warmup", "num_samples",
                 "chain_method", "progress_bar", "dense_mass", "max_tree_depth",
-                "target_accept_prob", "missing")
+                "target_accept_prob", "missing", "program")
 
 
-def _draws_and_loglik(X, draws, covariance_type, missing):
-    draws = {s: draws[s] for s in SITES}
+def _draws_and_loglik(X, draws, covariance_type, missing, program=None, k=None):
+    """The mixture's parameters of each draw (a prior program's from its own sites, which
+    are kept beside them), and log p(x_n | θ) of every row."""
+    if program is None:
+        draws = {s: draws[s] for s in SITES}
+    else:
+        d = X.shape[1]
+
+        def params_of(v):
+            p, _ = evaluate(program, k, d, v)
+            return {s: getattr(p, s) for s in SITES}
+        draws = {**draws, **lax.map(params_of, draws, batch_size=256)}
     ll = mixture.log_prob_draws(GMMParams(draws["weights"], draws["means"],
                                           draws["covariances"], covariance_type), X,
                                 has_missing=missing == "marginalize")
     return draws, ll
 
 
+def _n_chains(values):
+    return jax.tree.leaves(values)[0].shape[0]
+
+
 @partial(jax.jit, static_argnames=_NUTS_STATIC)
 def nuts_program(X, prior, init_values, key, *, n_components, covariance_type, num_warmup,
                  num_samples, chain_method, progress_bar, dense_mass, max_tree_depth,
-                 target_accept_prob, missing="error"):
+                 target_accept_prob, missing="error", program=None):
     """Warm-up and sampling for all chains in one compiled program.
 
     init_values: constrained starts with a leading chain axis. Returns the constrained
     draws (C, S, ...), the per-draw statistics (C, S) and log p(x_n | θ) (C, S, N).
+    ``program``: a prior program (then ``prior`` is None), a static argument.
     """
     from numpyro.infer.hmc import hmc
     from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
     TRACE_COUNTS["nuts"] += 1
-    kwargs = {"n_components": n_components, "prior": prior, "covariance_type": covariance_type,
-              "missing": missing}
+    kwargs = {"n_components": n_components, "prior": prior if program is None else program,
+              "covariance_type": covariance_type, "missing": missing}
 
     def pe(z):
         return potential_energy(gmm_model, (X,), kwargs, z)
 
     init_kernel, sample_kernel = hmc(potential_fn=pe, algo="NUTS")
     z0 = jax.vmap(lambda v: unconstrain_fn(gmm_model, (X,), kwargs, v))(init_values)
-    num_chains = init_values["weights"].shape[0]
+    num_chains = _n_chains(init_values)
     keys = jax.random.split(key, num_chains)
     init_kwargs = dict(dense_mass=dense_mass, target_accept_prob=target_accept_prob,
                        max_tree_depth=max_tree_depth)
@@ -202,7 +218,8 @@ def nuts_program(X, prior, init_values, key, *, n_components, covariance_type, n
     z = out.pop("z")
     flat = jax.tree.map(lambda a: a.reshape((num_chains * num_samples,) + a.shape[2:]), z)
     draws = lax.map(lambda zz: constrain_fn(gmm_model, (X,), kwargs, zz), flat, batch_size=256)
-    draws, ll = _draws_and_loglik(X, draws, covariance_type, missing)
+    draws, ll = _draws_and_loglik(X, draws, covariance_type, missing, program,
+                                 n_components)
     shape = (num_chains, num_samples)
     draws = jax.tree.map(lambda a: a.reshape(shape + a.shape[1:]), draws)
     return draws, out, ll.reshape(shape + ll.shape[1:])
@@ -210,7 +227,7 @@ def nuts_program(X, prior, init_values, key, *, n_components, covariance_type, n
 
 def parallel_nuts(X, prior, starts, key, **static):
     """One chain per device: the sequential program on a single chain, under `jax.pmap`."""
-    num_chains = starts["weights"].shape[0]
+    num_chains = _n_chains(starts)
     keys = jax.random.split(key, num_chains)
 
     def one(s, k):
@@ -222,7 +239,7 @@ def parallel_nuts(X, prior, starts, key, **static):
 
 
 _SVI_STATIC = ("n_components", "covariance_type", "guide", "num_steps", "subsample_size",
-               "num_samples", "progress_bar", "rank", "missing")
+               "num_samples", "progress_bar", "rank", "missing", "program")
 
 
 def make_guide(guide, init_values=None, rank=None, model=gmm_model):
@@ -241,20 +258,25 @@ def make_guide(guide, init_values=None, rank=None, model=gmm_model):
 @partial(jax.jit, static_argnames=_SVI_STATIC)
 def svi_program(X, prior, init_values, key, learning_rate, *, n_components, covariance_type,
                 guide, num_steps, subsample_size, num_samples, progress_bar, rank,
-                missing="error"):
+                missing="error", program=None):
     """Adam on the ELBO from the MAP, then ``num_samples`` draws of the averaged guide."""
     from numpyro.infer import SVI, Trace_ELBO
     from numpyro.optim import Adam
 
     TRACE_COUNTS["svi"] += 1
-    kwargs = {"n_components": n_components, "prior": prior, "covariance_type": covariance_type,
-              "subsample_size": subsample_size, "missing": missing}
+    kwargs = {"n_components": n_components, "prior": prior if program is None else program,
+              "covariance_type": covariance_type, "subsample_size": subsample_size,
+              "missing": missing}
     g = make_guide(guide, init_values, rank)
+    latent = set(init_values)
     svi = SVI(gmm_model, g, Adam(learning_rate), Trace_ELBO())
     k_init, k_draw = jax.random.split(key)
     state = svi.init(k_init, X, **kwargs)
     params, losses = run_svi(svi, state, num_steps, (X,), kwargs,
                              average_last=max(1, num_steps // 5), show_progress=progress_bar)
     draws = g.sample_posterior(k_draw, params, X, sample_shape=(num_samples,), **kwargs)
-    draws, ll = _draws_and_loglik(X, draws, covariance_type, missing)
+    if program is not None:                  # the program's latent sites only
+        draws = {s: v for s, v in draws.items() if s in latent}
+    draws, ll = _draws_and_loglik(X, draws, covariance_type, missing, program,
+                                 n_components)
     return jax.tree.map(lambda a: a[None], draws), losses, ll[None]

@@ -36,6 +36,7 @@ from .. import _checks as C
 from ..core import mixture
 from ..core.covariance import get_family
 from ..core.params import GMMParams
+from ..core.program import is_program
 from .model import gmm_model, model_prior
 from .calibration import chi2_uniformity
 from .programs import make_guide, run_nuts, run_svi
@@ -202,6 +203,9 @@ def _svi_batch(n_components, n_features, n_samples, covariance_type, num_steps,
 def _resolve_fixed_prior(prior, n_components, n_features, covariance_type):
     """A fully specified prior of arrays; ``None`` fields take data-independent defaults."""
     C.check_sampler(covariance_type)
+    if is_program(prior):
+        raise ValueError("sbc takes a GMMPrior; simulation-based calibration of a prior "
+                         "program is not built yet")
     prior = C.check_prior(prior, n_components, n_features, covariance_type)
     return model_prior(None, n_components, prior, covariance_type, n_features)
 

@@ -22,6 +22,7 @@ from ..bayes.idata import with_feature_names
 from ..bayes.posterior import fit_nuts, fit_svi
 from ..core import mixture
 from ..core.params import GMMParams
+from ..core.program import is_program
 from ..imputation import impute
 from ._base import MixtureEstimator, check_array
 from .gaussian import GaussianMixture
@@ -38,7 +39,8 @@ class BayesianGaussianMixture(MixtureEstimator):
     ----------
     n_components : int K.
     covariance_type : "full" | "tied" | "diag" | "spherical".
-    prior : `GMMPrior`, or None for ``GMMPrior()`` (weakly informative, from the data).
+    prior : `GMMPrior`, or None for ``GMMPrior()`` (weakly informative, from the data), or
+        a prior program (:func:`bayes_gmm.fit_nuts`).
     method : "nuts" (Hamiltonian Monte Carlo) or "svi" (variational, AutoMultivariateNormal).
     num_warmup, num_samples, num_chains : NUTS warm-up and kept draws per chain, chains
         (SVI draws ``num_samples`` from its guide).
@@ -121,6 +123,8 @@ class BayesianGaussianMixture(MixtureEstimator):
         with C.x64_scope(dtype):
             init = GMMParams(jnp.asarray(self.map_.weights_), jnp.asarray(self.map_.means_),
                              jnp.asarray(self.map_.covariances_), covariance_type)
+            if is_program(prior):
+                init = "em"            # chains start at the program's own sites' MAP
             if self.method == "nuts":
                 self.idata_ = fit_nuts(Xa, k, key=k_fit, prior=prior,
                                        covariance_type=covariance_type,

@@ -28,6 +28,8 @@ from ..core import em
 from ..core.covariance import get_family
 from ..core.params import GMMParams
 from ..core.prior import GMMPrior
+from ..core.program import is_program
+from ..fit import fit_program
 from ..core.rows import default_batch_size, pad_rows
 from ._base import MixtureEstimator, check_array, exception_classes
 
@@ -102,8 +104,9 @@ class GaussianMixture(MixtureEstimator):
         Initial means.
     precisions_init : array or None
         Initial precisions (inverse covariances), shaped like ``covariances_``.
-    prior : bayes_gmm.GMMPrior or None
-        MAP-EM under this conjugate prior; None for maximum likelihood.
+    prior : bayes_gmm.GMMPrior, a prior program, or None
+        MAP-EM under this conjugate prior, or under a prior program (a generalised EM,
+        :func:`bayes_gmm.fit_em`); None for maximum likelihood.
     random_state : None, int, numpy Generator/RandomState or JAX key
         Seeds the initialisation and :meth:`sample`; an int gives reproducible fits.
     batch_size : int or None
@@ -194,9 +197,10 @@ class GaussianMixture(MixtureEstimator):
             raise ValueError(f"init_params must be one of {tuple(INIT_NAMES)}; got "
                              f"{self.init_params!r}")
         batch_size = C.check_batch_size(self.batch_size)
-        if self.prior is not None and not isinstance(self.prior, GMMPrior):
-            raise TypeError(f"prior must be a bayes_gmm.GMMPrior or None; got "
-                            f"{type(self.prior).__name__}")
+        if self.prior is not None and not (isinstance(self.prior, GMMPrior)
+                                           or is_program(self.prior)):
+            raise TypeError(f"prior must be a bayes_gmm.GMMPrior, a prior program or None; "
+                            f"got {type(self.prior).__name__}")
         C.check_int("verbose", int(self.verbose), 0)
         return k, covariance_type, tol, reg_covar, max_iter, n_init, batch_size
 
@@ -236,6 +240,9 @@ class GaussianMixture(MixtureEstimator):
             C.check_prior(self.prior, k, d, covariance_type)
         sw = C.check_sample_weight(sample_weight, n, dtype)
         key = C.check_random_state(self.random_state)
+        if is_program(self.prior):
+            return self._fit_program(Xa, sw, key, k, covariance_type, tol, reg_covar,
+                                     max_iter, n_init, batch_size, dtype, names)
         with C.x64_scope(dtype):
             init = self._initial_params(k, d, covariance_type, dtype)
             start = None
@@ -268,6 +275,22 @@ class GaussianMixture(MixtureEstimator):
             warnings.warn("Best performing initialization did not converge. Try different "
                           "init parameters, or increase max_iter, tol, or check for "
                           "degenerate data.", exception_classes()[1], stacklevel=3)
+        return Xa
+
+    def _fit_program(self, Xa, sw, key, k, covariance_type, tol, reg_covar, max_iter, n_init,
+                     batch_size, dtype, names):
+        """MAP under a prior program (:func:`bayes_gmm.fit.fit_program`)."""
+        if any(v is not None for v in (self.weights_init, self.means_init,
+                                       self.precisions_init)) or self.warm_start:
+            raise ValueError("weights_init, means_init, precisions_init and warm_start do "
+                             "not apply to a prior program (its MAP starts from the "
+                             "maximum-likelihood fit)")
+        with C.x64_scope(dtype):
+            res = fit_program(Xa, k, jax.random.fold_in(key, 0), covariance_type, self.prior,
+                              max_iter=max_iter, tol=tol, n_init=n_init,
+                              init=INIT_NAMES[self.init_params], reg_covar=reg_covar,
+                              sample_weight=sw, batch_size=batch_size, dtype=dtype)
+            self._store(res, dtype, names)
         return Xa
 
     def _store(self, res, dtype, names):

@@ -1,0 +1,213 @@
+r"""Prior programs: the user writes the prior, the package does the mixture.
+
+A *prior program* is a Python function ``prior_fn(n_components, n_features)`` that samples
+NumPyro sites of its own choosing (hyperpriors included; constants are allowed) and returns
+a :class:`~bayes_gmm.core.params.GMMParams` of the chosen covariance type. The NumPyro model
+(:func:`bayes_gmm.gmm_model`) calls it and adds the mixture likelihood; ``GMMPrior`` is the
+built-in program (:func:`builtin_program`), so there is one path.
+
+MAP for a program (:func:`map_fit`) has no closed-form M-step. It is a generalised EM whose
+M-step maximises the expected complete-data log posterior
+
+    Q(u) = Σ_k [N_k log π_k − ½ N_k (D log 2π + log|Σ_k|) − ½ tr(Σ_k⁻¹ M_k)] + log p(θ(u)),
+
+M_k = Σ_n r_nk (x_n − μ_k)(x_n − μ_k)ᵀ, over the program's sites in NumPyro's
+unconstrained space u (BFGS, from the previous u, kept only if Q rose), so the marginal log
+posterior never decreases (Dempster, Laird & Rubin 1977, §3). Q needs only each component's
+N_k, Σ r x and Σ r x xᵀ, so an M-step costs nothing in N. The first E-step is the
+maximum-likelihood EM solution's, which starts every program where the data put the
+components. EM converges linearly; the last step is a direct BFGS on the marginal log
+posterior from the GEM point (superlinear there), again kept only if it rose. The log prior
+is the sum of the sites' log densities at θ (no Jacobian), as ``log_prior`` for GMMPrior:
+the model's log joint at θ is N × the objective.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.flatten_util import ravel_pytree
+from jax.scipy.optimize import minimize
+from numpyro import handlers
+from numpyro.distributions.transforms import biject_to
+
+from . import mixture
+from .params import GMMParams
+from .prior import GMMPrior, prior_distributions
+
+__all__ = ["is_program", "builtin_program", "run_program", "latent_sites", "evaluate",
+           "map_fit", "ProgramFit", "site_dims"]
+
+
+def is_program(prior) -> bool:
+    """A prior program: a callable that is not a `GMMPrior`."""
+    return callable(prior) and not isinstance(prior, GMMPrior)
+
+
+def builtin_program(resolved: GMMPrior, covariance_type: str):
+    """``GMMPrior`` (resolved to arrays) as a prior program: the sites ``weights``,
+    ``covariances`` and ``means`` of :func:`bayes_gmm.core.prior.prior_distributions`."""
+    import numpyro
+
+    def program(n_components, n_features):
+        w_dist, cov_dist, mean_dist = prior_distributions(resolved, n_components, n_features,
+                                                          covariance_type)
+        weights = numpyro.sample("weights", w_dist)
+        covariances = numpyro.sample("covariances", cov_dist)
+        means = numpyro.sample("means", mean_dist(covariances))
+        return GMMParams(weights, means, covariances, covariance_type)
+    return program
+
+
+def run_program(program, k, d, key=0, values=None):
+    """(returned value, trace) of one run: sites drawn with ``key``, or set to ``values``."""
+    with handlers.trace() as tr, handlers.seed(rng_seed=key):
+        if values is None:
+            out = program(k, d)
+        else:
+            with handlers.substitute(data=values):
+                out = program(k, d)
+    return out, tr
+
+
+def latent_sites(trace) -> dict:
+    """The sampled (not observed) sites of a program's trace, by name."""
+    return {n: s for n, s in trace.items()
+            if s["type"] == "sample" and not s.get("is_observed", False)}
+
+
+def evaluate(program, k, d, values):
+    """(GMMParams, log prior) at constrained site ``values``: Σ of the sites' log densities
+    (scaled as NumPyro scales them), without a Jacobian."""
+    out, tr = run_program(program, k, d, values=values)
+    lp = 0.0
+    for s in latent_sites(tr).values():
+        term = jnp.sum(s["fn"].log_prob(s["value"]))
+        lp = lp + (term if s.get("scale") is None else s["scale"] * term)
+    return out, lp
+
+
+def _to_u(transforms, values):
+    return {n: transforms[n].inv(v) for n, v in values.items()}
+
+
+def _to_values(transforms, u):
+    return {n: transforms[n](v) for n, v in u.items()}
+
+
+def _suff_stats(params, X):
+    r = mixture.responsibilities(params, X)                                 # (N, K)
+    return jnp.sum(r, 0), r.T @ X, jnp.einsum("nk,nd,ne->kde", r, X, X)
+
+
+def _complete_loglik(params: GMMParams, stats):
+    nk, s1, s2 = stats
+    k, d = params.means.shape
+    cov = params.family.to_full(params.covariances, k, d)
+    chol = jnp.linalg.cholesky(cov)
+    logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1)
+    mu = params.means
+    m = (s2 - s1[:, :, None] * mu[:, None, :] - mu[:, :, None] * s1[:, None, :]
+         + nk[:, None, None] * mu[:, :, None] * mu[:, None, :])
+    tr = jnp.trace(jax.scipy.linalg.cho_solve((chol, True), m), axis1=-2, axis2=-1)
+    logw = jnp.where(nk > 0, nk * jnp.log(jnp.where(nk > 0, params.weights, 1.0)), 0.0)
+    return jnp.sum(logw - 0.5 * nk * (d * math.log(2 * math.pi) + logdet) - 0.5 * tr)
+
+
+class ProgramFit(NamedTuple):
+    """MAP of a prior program: its site values, the `GMMParams`, the objective and trace
+    (mean log posterior per row), iterations and convergence."""
+
+    values: dict
+    params: GMMParams
+    objective: jax.Array
+    trace: jax.Array
+    n_iter: jax.Array
+    converged: jax.Array
+
+
+def map_fit(program, X, k, init_values, start_params, *, max_iter, tol):
+    """MAP of ``program`` by generalised EM then a direct polish (module docstring).
+
+    ``init_values``: constrained site values to start the M-step from; ``start_params``:
+    the `GMMParams` whose responsibilities make the first E-step (the ML EM solution).
+    Returns a :class:`ProgramFit`; ``objective`` and ``trace`` are the mean log posterior
+    per row, and ``trace`` (max_iter + 2,) never decreases (NaN past the last step).
+    """
+    n, d = X.shape
+    _, tr0 = run_program(program, k, d, values=init_values)
+    transforms = {nm: biject_to(s["fn"].support) for nm, s in latent_sites(tr0).items()}
+    u0, unravel = ravel_pytree(_to_u(transforms, init_values))
+
+    def params_lp(u):
+        return evaluate(program, k, d, _to_values(transforms, unravel(u)))
+
+    def q(u, stats):
+        p, lp = params_lp(u)
+        return (_complete_loglik(p, stats) + lp) / n
+
+    def marginal(u):
+        p, lp = params_lp(u)
+        return (jnp.sum(mixture.log_prob(p, X)) + lp) / n
+
+    def m_step(u, stats):
+        res = minimize(lambda v: -q(v, stats), u, method="BFGS", options={"maxiter": 200, "gtol": 1e-10})
+        better = jnp.isfinite(res.fun) & (-res.fun >= q(u, stats))
+        return jnp.where(better, res.x, u)
+
+    def body(carry):
+        u, obj, trace, i, _ = carry
+        cand = m_step(u, _suff_stats(params_lp(u)[0], X))
+        new = marginal(cand)
+        # GEM never lowers the marginal in exact arithmetic; rounding (float32, a far
+        # component) can, so a step that lowers it is refused and the fit stops there.
+        keep = jnp.isfinite(new) & (new >= obj)
+        u = jnp.where(keep, cand, u)
+        new = jnp.where(keep, new, obj)
+        trace = trace.at[i + 1].set(new)
+        return u, new, trace, i + 1, jnp.abs(new - obj) < tol
+
+    def cond(carry):
+        return (carry[3] < max_iter) & ~carry[4]
+
+    @jax.jit
+    def run(u0, stats0):
+        u = m_step(u0, stats0)                       # the first E-step: the ML solution's
+        obj = marginal(u)
+        trace = jnp.full((max_iter + 2,), jnp.nan, X.dtype).at[0].set(obj)
+        u, obj, trace, it, conv = lax.while_loop(cond, body, (u, obj, trace, 0, False))
+        # A direct BFGS on the marginal log posterior from the GEM point.
+        res = minimize(lambda v: -marginal(v), u, method="BFGS", options={"maxiter": 500, "gtol": 1e-12})
+        better = jnp.isfinite(res.fun) & (-res.fun >= obj)
+        u = jnp.where(better, res.x, u)
+        obj = jnp.where(better, -res.fun, obj)
+        trace = trace.at[it + 1].set(obj)
+        return u, obj, trace, it, conv
+
+    u, obj, trace, it, conv = run(u0, _suff_stats(start_params, X))
+    values = _to_values(transforms, unravel(u))
+    params, _ = evaluate(program, k, d, values)
+    return ProgramFit(values, params, obj, trace, it, conv)
+
+
+def site_dims(program, k, d, values) -> dict:
+    """Named dims of a program's own latent sites (not ``weights``/``means``/``covariances``):
+    ``{name}_dim_i``, except an axis of a ``numpyro.plate("component", K)``, which is
+    ``component`` (relabelling permutes it with the mixture's components)."""
+    _, trace = run_program(program, k, d, values=values)
+    out = {}
+    for name, site in latent_sites(trace).items():
+        if name in ("weights", "means", "covariances"):
+            continue
+        ndim = jnp.ndim(site["value"])
+        dims = [f"{name}_dim_{i}" for i in range(ndim)]
+        batch = ndim - site["fn"].event_dim
+        for frame in site["cond_indep_stack"]:
+            if frame.name == "component" and frame.size == k:
+                dims[batch + frame.dim] = "component"
+        out[name] = tuple(dims)
+    return out
