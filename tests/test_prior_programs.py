@@ -246,3 +246,25 @@ def test_the_bayesian_estimator_takes_a_program_through_svi():
                                rtol=1e-6)
     # and the fit finds the two clusters of the data (means near ±2.7 here)
     assert np.all(np.abs(np.sort(bgm.means_[:, 0])) > 1.5)
+
+
+def test_sbc_of_a_non_conjugate_program_gives_uniform_ranks():
+    from bayes_gmm.bayes.sbc import sbc
+    ds = sbc(n_replications=50, n_components=2, n_features=1, n_samples=30,
+             key=jax.random.key(4), prior=_low_dim, covariance_type="spherical",
+             num_warmup=150, num_samples=99, n_bins=10)
+    assert ds["ranks"].shape == (50, 7)
+    assert np.all(ds["p_value"].values > 0.001), ds["p_value"].to_series()
+    # and it can fail: fitted with a prior that pulls the means to +3, the ranks of the
+    # true means pile up at the bottom
+    def pulled(k, d):
+        with numpyro.plate("component", k):
+            mu = numpyro.sample("mu", dist.Normal(3.0, 0.3))
+            sd = numpyro.sample("sigma", dist.HalfNormal(2.0))
+        theta = numpyro.sample("theta", dist.Beta(5.0, 5.0))
+        return bg.GMMParams(jnp.stack([theta, 1.0 - theta]), mu[:, None], jnp.square(sd),
+                            "spherical")
+    wrong = sbc(n_replications=50, n_components=2, n_features=1, n_samples=30,
+                key=jax.random.key(4), prior=_low_dim, fit_prior=pulled,
+                covariance_type="spherical", num_warmup=150, num_samples=99, n_bins=10)
+    assert wrong["p_value"].sel(quantity=["means[0,0]", "means[1,0]"]).max() < 1e-6

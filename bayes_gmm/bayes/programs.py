@@ -26,7 +26,7 @@ from jax import lax
 
 from ..core import mixture
 from ..core.params import GMMParams
-from ..core.program import evaluate
+from ..core.program import mixture_draws
 from .model import SITES, gmm_model
 
 __all__ = ["run_nuts", "run_svi", "nuts_program", "parallel_nuts", "svi_program",
@@ -159,12 +159,7 @@ def _draws_and_loglik(X, draws, covariance_type, missing, program=None, k=None):
     if program is None:
         draws = {s: draws[s] for s in SITES}
     else:
-        d = X.shape[1]
-
-        def params_of(v):
-            p, _ = evaluate(program, k, d, v)
-            return {s: getattr(p, s) for s in SITES}
-        draws = {**draws, **lax.map(params_of, draws, batch_size=256)}
+        draws = mixture_draws(draws, program, k, X.shape[1])
     ll = mixture.log_prob_draws(GMMParams(draws["weights"], draws["means"],
                                           draws["covariances"], covariance_type), X,
                                 has_missing=missing == "marginalize")

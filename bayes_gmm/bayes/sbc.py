@@ -36,7 +36,7 @@ from .. import _checks as C
 from ..core import mixture
 from ..core.covariance import get_family
 from ..core.params import GMMParams
-from ..core.program import is_program
+from ..core.program import StaticProgram, is_program, mixture_draws
 from .model import gmm_model, model_prior
 from .calibration import chi2_uniformity
 from .programs import make_guide, run_nuts, run_svi
@@ -164,7 +164,7 @@ def _nuts_batch(n_components, n_features, n_samples, covariance_type, num_warmup
                              max_tree_depth=max_tree_depth, model_args=(X, k), model_kwargs=kw),
             kernel_kwargs=dict(model_args=(X, k), model_kwargs=kw))
         zs = jax.tree.map(lambda a: a[::thin], zs)
-        post = jax.vmap(post_gen(X, k, **kw))(zs)
+        post = _mixture(jax.vmap(post_gen(X, k, **kw))(zs), prior, k, X.shape[-1])
         draws = jax.vmap(lambda w, m, c: _summaries(w, m, c, X, covariance_type, missing))(
             post["weights"], post["means"], post["covariances"])
         return _ranks(k_rank, draws, truth), jnp.sum(diverging)
@@ -192,7 +192,9 @@ def _svi_batch(n_components, n_features, n_samples, covariance_type, num_steps,
         k_init, k_draw, k_rank = jax.random.split(key, 3)
         state = svi.init(k_init, X, k, **kw)
         params, losses = run_svi(svi, state, num_steps, (X, k), kw)
-        post = guide.sample_posterior(k_draw, params, X, k, sample_shape=(num_draws,), **kw)
+        post = _mixture(guide.sample_posterior(k_draw, params, X, k,
+                                               sample_shape=(num_draws,), **kw),
+                        prior, k, X.shape[-1])
         draws = jax.vmap(lambda w, m, c: _summaries(w, m, c, X, covariance_type, missing))(
             post["weights"], post["means"], post["covariances"])
         return _ranks(k_rank, draws, truth), losses[-1]
@@ -200,17 +202,33 @@ def _svi_batch(n_components, n_features, n_samples, covariance_type, num_steps,
     return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None)))
 
 
+def _mixture(draws, prior, k, d):
+    """Posterior draws with the mixture's parameters (a program's, through the program)."""
+    if not is_program(prior):
+        return draws
+    return mixture_draws({n: v for n, v in draws.items()
+                          if n not in ("weights", "means", "covariances")
+                          or n in _program_sites(prior, k, d)}, prior, k, d)
+
+
+@functools.lru_cache(maxsize=16)
+def _program_sites(program, k, d):
+    from ..core.program import latent_sites, run_program
+    return frozenset(latent_sites(run_program(program, k, d)[1]))
+
+
 def _resolve_fixed_prior(prior, n_components, n_features, covariance_type):
     """A fully specified prior of arrays; ``None`` fields take data-independent defaults."""
     C.check_sampler(covariance_type)
-    if is_program(prior):
-        raise ValueError("sbc takes a GMMPrior; simulation-based calibration of a prior "
-                         "program is not built yet")
     prior = C.check_prior(prior, n_components, n_features, covariance_type)
+    if is_program(prior):
+        return StaticProgram(prior)          # data-free by construction; jit-able
     return model_prior(None, n_components, prior, covariance_type, n_features)
 
 
 def _prior_layout(prior):
+    if is_program(prior):
+        return ("program", prior)
     return tuple((np.shape(v), str(jnp.asarray(v).dtype)) for v in prior)
 
 

@@ -40,12 +40,46 @@ from .params import GMMParams
 from .prior import GMMPrior, prior_distributions
 
 __all__ = ["is_program", "builtin_program", "run_program", "latent_sites", "evaluate",
-           "map_fit", "ProgramFit", "site_dims"]
+           "map_fit", "ProgramFit", "site_dims", "StaticProgram", "mixture_draws"]
 
 
 def is_program(prior) -> bool:
     """A prior program: a callable that is not a `GMMPrior`."""
     return callable(prior) and not isinstance(prior, GMMPrior)
+
+
+@jax.tree_util.register_pytree_node_class
+class StaticProgram:
+    """A prior program as a pytree with no leaves (the function is static data), so it
+    passes through ``jit`` and ``vmap`` where a `GMMPrior` of arrays would."""
+
+    def __init__(self, fn):
+        self.fn = fn.fn if isinstance(fn, StaticProgram) else fn
+
+    def __call__(self, n_components, n_features):
+        return self.fn(n_components, n_features)
+
+    def __hash__(self):
+        return hash(self.fn)
+
+    def __eq__(self, other):
+        return isinstance(other, StaticProgram) and other.fn is self.fn
+
+    def tree_flatten(self):
+        return (), self.fn
+
+    @classmethod
+    def tree_unflatten(cls, fn, _):
+        return cls(fn)
+
+
+def mixture_draws(draws: dict, program, k: int, d: int) -> dict:
+    """``weights``, ``means`` and ``covariances`` of each draw {site: (S, ...)} of a
+    program's latent sites (evaluated through the program), beside those sites."""
+    def params_of(v):
+        p, _ = evaluate(program, k, d, v)
+        return {"weights": p.weights, "means": p.means, "covariances": p.covariances}
+    return {**draws, **jax.lax.map(params_of, draws, batch_size=256)}
 
 
 def builtin_program(resolved: GMMPrior, covariance_type: str):
