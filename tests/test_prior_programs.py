@@ -119,14 +119,20 @@ def test_known_covariance_and_a_normal_mean_give_the_closed_form_posterior(x64):
     assert "mu" in idata.map
 
 
-def _low_dim(k, d):
-    """posteriordb's low_dim_gauss_mix prior (means and scales in a component plate)."""
-    with numpyro.plate("component", k):
-        mu = numpyro.sample("mu", dist.Normal(0.0, 2.0))
-        sd = numpyro.sample("sigma", dist.HalfNormal(2.0))
-    theta = numpyro.sample("theta", dist.Beta(5.0, 5.0))
-    return bg.GMMParams(jnp.stack([theta, 1.0 - theta]), mu[:, None], jnp.square(sd),
-                        "spherical")
+def _low_dim_prior(mu_loc=0.0, mu_scale=2.0):
+    """posteriordb's low_dim_gauss_mix prior (means and scales in a component plate);
+    other mean priors make mis-specified fits."""
+    def program(k, d):
+        with numpyro.plate("component", k):
+            mu = numpyro.sample("mu", dist.Normal(mu_loc, mu_scale))
+            sd = numpyro.sample("sigma", dist.HalfNormal(2.0))
+        theta = numpyro.sample("theta", dist.Beta(5.0, 5.0))
+        return bg.GMMParams(jnp.stack([theta, 1.0 - theta]), mu[:, None], jnp.square(sd),
+                            "spherical")
+    return program
+
+
+_low_dim = _low_dim_prior()
 
 
 def _log_post(v, y):
@@ -257,13 +263,7 @@ def test_sbc_of_a_non_conjugate_program_gives_uniform_ranks():
     assert np.all(ds["p_value"].values > 0.001), ds["p_value"].to_series()
     # and it can fail: fitted with a prior that pulls the means to +3, the ranks of the
     # true means pile up at the bottom
-    def pulled(k, d):
-        with numpyro.plate("component", k):
-            mu = numpyro.sample("mu", dist.Normal(3.0, 0.3))
-            sd = numpyro.sample("sigma", dist.HalfNormal(2.0))
-        theta = numpyro.sample("theta", dist.Beta(5.0, 5.0))
-        return bg.GMMParams(jnp.stack([theta, 1.0 - theta]), mu[:, None], jnp.square(sd),
-                            "spherical")
+    pulled = _low_dim_prior(3.0, 0.3)
     wrong = sbc(n_replications=50, n_components=2, n_features=1, n_samples=30,
                 key=jax.random.key(4), prior=_low_dim, fit_prior=pulled,
                 covariance_type="spherical", num_warmup=150, num_samples=99, n_bins=10)

@@ -164,13 +164,15 @@ class ProgramFit(NamedTuple):
     converged: jax.Array
 
 
-def map_fit(program, X, k, init_values, start_params, *, max_iter, tol):
+def map_fit(program, X, k, init_values, start_params, *, max_iter, tol, polish=True):
     """MAP of ``program`` by generalised EM then a direct polish (module docstring).
 
     ``init_values``: constrained site values to start the M-step from; ``start_params``:
     the `GMMParams` whose responsibilities make the first E-step (the ML EM solution).
     Returns a :class:`ProgramFit`; ``objective`` and ``trace`` are the mean log posterior
     per row, and ``trace`` (max_iter + 2,) never decreases (NaN past the last step).
+    ``polish=False`` leaves out the final direct BFGS, ``max_iter=0`` the GEM steps
+    (``benchmarks/bench_program_map.py`` measures the three ways).
     """
     n, d = X.shape
     _, tr0 = run_program(program, k, d, values=init_values)
@@ -189,7 +191,8 @@ def map_fit(program, X, k, init_values, start_params, *, max_iter, tol):
         return (jnp.sum(mixture.log_prob(p, X)) + lp) / n
 
     def m_step(u, stats):
-        res = minimize(lambda v: -q(v, stats), u, method="BFGS", options={"maxiter": 200, "gtol": 1e-10})
+        res = minimize(lambda v: -q(v, stats), u, method="BFGS",
+                       options={"maxiter": 200, "gtol": 1e-10})
         better = jnp.isfinite(res.fun) & (-res.fun >= q(u, stats))
         return jnp.where(better, res.x, u)
 
@@ -215,7 +218,8 @@ def map_fit(program, X, k, init_values, start_params, *, max_iter, tol):
         trace = jnp.full((max_iter + 2,), jnp.nan, X.dtype).at[0].set(obj)
         u, obj, trace, it, conv = lax.while_loop(cond, body, (u, obj, trace, 0, False))
         # A direct BFGS on the marginal log posterior from the GEM point.
-        res = minimize(lambda v: -marginal(v), u, method="BFGS", options={"maxiter": 500, "gtol": 1e-12})
+        res = minimize(lambda v: -marginal(v), u, method="BFGS",
+                       options={"maxiter": 500 if polish else 0, "gtol": 1e-12})
         better = jnp.isfinite(res.fun) & (-res.fun >= obj)
         u = jnp.where(better, res.x, u)
         obj = jnp.where(better, -res.fun, obj)
