@@ -27,7 +27,7 @@ from .core import em
 from .core.em import EMResult
 from .core.missing import count_blocks
 from .core.params import GMMParams, first_components
-from .core.program import ProgramFit, is_program, latent_sites, map_fit, run_program
+from .core.program import ProgramFit, is_program, map_fit, prior_draws
 from .core.rows import default_batch_size, is_multi_device, pad_rows
 from .densities import aic, bic
 
@@ -103,6 +103,10 @@ def fit_em(X, n_components, *, key, covariance_type="full", prior=None, max_iter
                        pad_components, C.has_nan(X))
 
 
+#: Prior draws a program's MAP chooses its start from.
+PROGRAM_STARTS = 16
+
+
 def fit_program(X, n_components, key, covariance_type, program, *, max_iter=100, tol=1e-3,
                 n_init=1, init="k-means++", reg_covar=1e-6, sample_weight=None,
                 batch_size=None, dtype=None, pad_components=None) -> ProgramFit:
@@ -129,8 +133,9 @@ def fit_program(X, n_components, key, covariance_type, program, *, max_iter=100,
                     tol=tol, n_init=n_init, init=init, reg_covar=reg_covar,
                     batch_size=batch_size, dtype=dtype)
         Xj = jnp.asarray(X, dtype)
-        _, trace = run_program(program, k, d, key=k_init)
-        start = {name: jnp.asarray(site["value"]) for name, site in latent_sites(trace).items()}
+        # The M-step starts from the best of several prior draws (by the expected complete-
+        # data log posterior under the maximum-likelihood responsibilities).
+        start = prior_draws(program, k, d, k_init, PROGRAM_STARTS)
         return map_fit(program, Xj, k, start, ml.params, max_iter=max_iter, tol=tol)
 
 

@@ -9,7 +9,7 @@ What the build reads and writes:
 * ``api/`` — the reference: autosummary writes one page per public name into
   ``api/generated/`` (numpydoc parses the docstrings; a docstring that does not parse, or a
   reference to a bayes_gmm name that does not exist, is a warning, so an error).
-* ``tutorials/`` — the four notebooks of ``notebooks/``, copied here at the start of each
+* ``tutorials/`` — the five notebooks of ``notebooks/``, copied here at the start of each
   build and executed by myst-nb, with their outputs kept in a jupyter cache under
   ``_build/.jupyter_cache`` (a notebook is re-run only when one of its cells changes).
   ``-D nb_execution_mode=off`` renders them without running them (tests/test_docs.py does,

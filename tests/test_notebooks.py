@@ -25,7 +25,8 @@ import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ["01_quickstart.ipynb", "02_uncertainty_aware_clustering.ipynb",
-             "03_choosing_k.ipynb", "04_accelerators_and_scale.ipynb"]
+             "03_choosing_k.ipynb", "04_accelerators_and_scale.ipynb",
+             "05_prior_programs.ipynb"]
 CELL_TIMEOUT_S = 300
 
 

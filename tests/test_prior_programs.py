@@ -48,10 +48,12 @@ def test_gmmprior_written_as_a_program_gives_the_same_map(x64):
     b = bg.fit_em(X, 2, prior=_conjugate(jnp.asarray(m0), jnp.asarray(psi)), **kw)
     order = np.argsort(np.asarray(b.params.means)[:, 0])
     ref = np.argsort(np.asarray(a.params.means)[:, 0])
+    # 1e-8: an optimiser of the objective locates its maximiser to about √eps (the
+    # objective is flat to rounding within that); EM's fixed-point map goes further.
     for f in ("weights", "means", "covariances"):
         np.testing.assert_allclose(np.asarray(getattr(b.params, f))[order],
                                    np.asarray(getattr(a.params, f))[ref], rtol=1e-8,
-                                   atol=1e-10)
+                                   atol=1e-8)
     assert float(b.objective) == pytest.approx(float(a.objective), rel=1e-10)
     t = np.asarray(b.trace)
     t = t[np.isfinite(t)]

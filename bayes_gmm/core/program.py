@@ -24,6 +24,7 @@ the model's log joint at θ is N × the objective.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -40,7 +41,8 @@ from .params import GMMParams
 from .prior import GMMPrior, prior_distributions
 
 __all__ = ["is_program", "builtin_program", "run_program", "latent_sites", "evaluate",
-           "map_fit", "ProgramFit", "site_dims", "StaticProgram", "mixture_draws"]
+           "map_fit", "ProgramFit", "site_dims", "StaticProgram", "mixture_draws",
+           "prior_draws"]
 
 
 def is_program(prior) -> bool:
@@ -95,6 +97,13 @@ def builtin_program(resolved: GMMPrior, covariance_type: str):
         means = numpyro.sample("means", mean_dist(covariances))
         return GMMParams(weights, means, covariances, covariance_type)
     return program
+
+
+def prior_draws(program, k, d, key, n) -> dict:
+    """``n`` draws of a program's latent sites {name: (n, ...)} (starts for its MAP)."""
+    def one(kk):
+        return {nm: s["value"] for nm, s in latent_sites(run_program(program, k, d, kk)[1]).items()}
+    return jax.vmap(one)(jax.random.split(key, n))
 
 
 def run_program(program, k, d, key=0, values=None):
@@ -167,69 +176,108 @@ class ProgramFit(NamedTuple):
 def map_fit(program, X, k, init_values, start_params, *, max_iter, tol, polish=True):
     """MAP of ``program`` by generalised EM then a direct polish (module docstring).
 
-    ``init_values``: constrained site values to start the M-step from; ``start_params``:
-    the `GMMParams` whose responsibilities make the first E-step (the ML EM solution).
-    Returns a :class:`ProgramFit`; ``objective`` and ``trace`` are the mean log posterior
-    per row, and ``trace`` (max_iter + 2,) never decreases (NaN past the last step).
+    ``init_values``: constrained site values to start the M-step from — one set, or
+    several stacked on a leading axis (e.g. draws from the prior), of which the one with
+    the highest expected complete-data log posterior under the first E-step starts;
+    ``start_params``: the `GMMParams` whose responsibilities make the first E-step (the
+    maximum-likelihood EM solution). Returns a :class:`ProgramFit`; ``objective`` and
+    ``trace`` are the mean log posterior per row, and ``trace`` (max_iter + 2,) never
+    decreases (NaN past the last step; ``n_iter`` counts its points after the first).
+    ``converged`` is True only when the objective settled within ``tol`` on an accepted
+    step; a step that would lower it (rounding) stops the fit unconverged.
     ``polish=False`` leaves out the final direct BFGS, ``max_iter=0`` the GEM steps
-    (``benchmarks/bench_program_map.py`` measures the three ways).
+    (``benchmarks/bench_program_map.py`` measures the three ways). Compiled once per
+    (program, K, data shape and dtype, options).
     """
     n, d = X.shape
-    _, tr0 = run_program(program, k, d, values=init_values)
-    transforms = {nm: biject_to(s["fn"].support) for nm, s in latent_sites(tr0).items()}
-    u0, unravel = ravel_pytree(_to_u(transforms, init_values))
+    names = tuple(sorted(init_values))
+    run, to_u, back = _compiled(program, k, d, names, max_iter, float(tol), bool(polish))
+    u0s = jax.vmap(to_u)(init_values) if _stacked(program, k, d, init_values) \
+        else to_u(init_values)[None]
+    u, obj, trace, it, conv = run(X, u0s, _suff_stats(start_params, X))
+    values = back(u)
+    params, _ = evaluate(program, k, d, values)
+    n_points = jnp.sum(jnp.isfinite(trace)) - 1
+    return ProgramFit(values, params, obj, trace, n_points, conv)
+
+
+def _stacked(program, k, d, values):
+    """Whether ``values`` holds several starts on a leading axis."""
+    _, tr = run_program(program, k, d)
+    sites = latent_sites(tr)
+    name = next(iter(values))
+    return jnp.ndim(values[name]) == jnp.ndim(sites[name]["value"]) + 1
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(program, k, d, names, max_iter, tol, polish):
+    """(jitted run(X, u0s, stats0), u ↦ flat u, flat u ↦ values) for one configuration."""
+    _, tr0 = run_program(program, k, d)
+    sites = latent_sites(tr0)
+    transforms = {nm: biject_to(sites[nm]["fn"].support) for nm in names}
+    template = _to_u(transforms, {nm: sites[nm]["value"] for nm in names})
+    _, unravel = ravel_pytree(template)
+
+    def to_u(values):
+        return ravel_pytree(_to_u(transforms, {nm: values[nm] for nm in names}))[0]
+
+    def back(u):
+        return _to_values(transforms, unravel(u))
 
     def params_lp(u):
-        return evaluate(program, k, d, _to_values(transforms, unravel(u)))
+        return evaluate(program, k, d, back(u))
 
-    def q(u, stats):
-        p, lp = params_lp(u)
-        return (_complete_loglik(p, stats) + lp) / n
+    def run(X, u0s, stats0):
+        n = X.shape[0]
 
-    def marginal(u):
-        p, lp = params_lp(u)
-        return (jnp.sum(mixture.log_prob(p, X)) + lp) / n
+        def q(u, stats):
+            p, lp = params_lp(u)
+            return (_complete_loglik(p, stats) + lp) / n
 
-    def m_step(u, stats):
-        res = minimize(lambda v: -q(v, stats), u, method="BFGS",
-                       options={"maxiter": 200, "gtol": 1e-10})
-        better = jnp.isfinite(res.fun) & (-res.fun >= q(u, stats))
-        return jnp.where(better, res.x, u)
+        def marginal(u):
+            p, lp = params_lp(u)
+            return (jnp.sum(mixture.log_prob(p, X)) + lp) / n
 
-    def body(carry):
-        u, obj, trace, i, _ = carry
-        cand = m_step(u, _suff_stats(params_lp(u)[0], X))
-        new = marginal(cand)
-        # GEM never lowers the marginal in exact arithmetic; rounding (float32, a far
-        # component) can, so a step that lowers it is refused and the fit stops there.
-        keep = jnp.isfinite(new) & (new >= obj)
-        u = jnp.where(keep, cand, u)
-        new = jnp.where(keep, new, obj)
-        trace = trace.at[i + 1].set(new)
-        return u, new, trace, i + 1, jnp.abs(new - obj) < tol
+        def m_step(u, stats):
+            res = minimize(lambda v: -q(v, stats), u, method="BFGS",
+                           options={"maxiter": 200, "gtol": 1e-10})
+            better = jnp.isfinite(res.fun) & (-res.fun >= q(u, stats))
+            return jnp.where(better, res.x, u)
 
-    def cond(carry):
-        return (carry[3] < max_iter) & ~carry[4]
+        def body(carry):
+            u, obj, trace, i, _, _ = carry
+            cand = m_step(u, _suff_stats(params_lp(u)[0], X))
+            new = marginal(cand)
+            # GEM never lowers the marginal in exact arithmetic; rounding (float32, a far
+            # component) can: such a step is refused and the fit stops, unconverged.
+            keep = jnp.isfinite(new) & (new >= obj)
+            u = jnp.where(keep, cand, u)
+            trace = trace.at[i + 1].set(jnp.where(keep, new, obj))
+            done = keep & (jnp.abs(new - obj) < tol)
+            return u, jnp.where(keep, new, obj), trace, i + 1, done, ~keep
 
-    @jax.jit
-    def run(u0, stats0):
-        u = m_step(u0, stats0)                       # the first E-step: the ML solution's
+        def cond(carry):
+            return (carry[3] < max_iter) & ~carry[4] & ~carry[5]
+
+        # The start: the candidate with the highest expected complete-data log posterior
+        # under the first E-step (the maximum-likelihood solution's), then its M-step.
+        qs = jax.vmap(lambda u: q(u, stats0))(u0s)
+        u = m_step(u0s[jnp.argmax(jnp.where(jnp.isfinite(qs), qs, -jnp.inf))], stats0)
         obj = marginal(u)
         trace = jnp.full((max_iter + 2,), jnp.nan, X.dtype).at[0].set(obj)
-        u, obj, trace, it, conv = lax.while_loop(cond, body, (u, obj, trace, 0, False))
-        # A direct BFGS on the marginal log posterior from the GEM point.
-        res = minimize(lambda v: -marginal(v), u, method="BFGS",
-                       options={"maxiter": 500 if polish else 0, "gtol": 1e-12})
-        better = jnp.isfinite(res.fun) & (-res.fun >= obj)
-        u = jnp.where(better, res.x, u)
-        obj = jnp.where(better, -res.fun, obj)
-        trace = trace.at[it + 1].set(obj)
-        return u, obj, trace, it, conv
+        u, obj, trace, it, conv, _ = lax.while_loop(
+            cond, body, (u, obj, trace, 0, jnp.asarray(False), jnp.asarray(False)))
+        if polish:
+            # A direct BFGS on the marginal log posterior from the GEM point.
+            res = minimize(lambda v: -marginal(v), u, method="BFGS",
+                           options={"maxiter": 500, "gtol": 1e-12})
+            better = jnp.isfinite(res.fun) & (-res.fun >= obj)
+            u = jnp.where(better, res.x, u)
+            obj = jnp.where(better, -res.fun, obj)
+            trace = trace.at[it + 1].set(obj)
+        return u, obj, trace, it, conv & jnp.isfinite(obj)
 
-    u, obj, trace, it, conv = run(u0, _suff_stats(start_params, X))
-    values = _to_values(transforms, unravel(u))
-    params, _ = evaluate(program, k, d, values)
-    return ProgramFit(values, params, obj, trace, it, conv)
+    return jax.jit(run), to_u, back
 
 
 def site_dims(program, k, d, values) -> dict:
