@@ -315,7 +315,7 @@ def plot_convergence(result, ax=None):
         ax = fig.add_subplot()
     ax.plot(it + 1, trace[it], "o-", ms=3)
     ax.set_xlabel("iteration")
-    ax.set_ylabel("objective per sample (log-likelihood; + log prior under MAP)")
+    ax.set_ylabel("objective per sample\n(log-likelihood; + log prior / N if MAP)")
     ax.set_title(f"EM convergence ({len(it)} iterations)")
     return ax.figure
 
