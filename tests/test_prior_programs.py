@@ -270,3 +270,17 @@ def test_sbc_of_a_non_conjugate_program_gives_uniform_ranks():
                 key=jax.random.key(4), prior=_low_dim, fit_prior=pulled,
                 covariance_type="spherical", num_warmup=150, num_samples=99, n_bins=10)
     assert wrong["p_value"].sel(quantity=["means[0,0]", "means[1,0]"]).max() < 1e-6
+
+
+def test_compare_ranks_k_by_loo_under_a_program():
+    def any_k(k, d):
+        with numpyro.plate("component", k):
+            mu = numpyro.sample("mu", dist.Normal(0.0, 3.0).expand([d]).to_event(1))
+            sd = numpyro.sample("sigma", dist.HalfNormal(2.0))
+        w = numpyro.sample("weights", dist.Dirichlet(jnp.full(k, 2.0)))
+        return bg.GMMParams(w, mu, jnp.square(sd), "spherical")
+    y = load_low_dim_gauss_mix()[:300].astype(np.float32)
+    table = bg.compare(y, [1, 2], key=0, method="svi", covariance_type="spherical",
+                       prior=any_k, num_steps=1500, num_samples=300, progress_bar=False)
+    assert table.attrs["best_k"] == 2             # two clear clusters (means near ±2.7)
+    assert table.loc[2, "elpd_loo"] > table.loc[1, "elpd_loo"] + 50
