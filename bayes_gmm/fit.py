@@ -385,6 +385,9 @@ def fit_em_many(Xs, n_components, *, keys=None, key=None, covariance_type="full"
             sw = C.check_sample_weight(sw, n, dt)
         sample_weight = jnp.asarray(sw, dt)
     if prior is not None:
+        if is_program(prior):
+            raise ValueError("fit_em_many takes a GMMPrior (closed-form MAP, one program "
+                             "for all datasets); fit a prior program with fit_em per dataset")
         prior = C.prior_arrays(C.check_prior(prior, k, d, covariance_type), dt)
     return _fit_em_many_jit(Xs, keys, prior, sample_weight, init_params, tol, reg_covar, k=k,
                             covariance_type=covariance_type, max_iter=max_iter,

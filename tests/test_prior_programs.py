@@ -284,3 +284,24 @@ def test_compare_ranks_k_by_loo_under_a_program():
                        prior=any_k, num_steps=1500, num_samples=300, progress_bar=False)
     assert table.attrs["best_k"] == 2             # two clear clusters (means near ±2.7)
     assert table.loc[2, "elpd_loo"] > table.loc[1, "elpd_loo"] + 50
+
+
+def test_what_a_program_does_not_take_yet_is_a_clear_error():
+    X = _standard_faithful()
+    with pytest.raises(ValueError, match="fit_em_stream takes a GMMPrior"):
+        bg.fit_em_stream([X], 2, key=0, prior=_low_dim, covariance_type="spherical")
+    with pytest.raises(ValueError, match="fit_em_many takes a GMMPrior"):
+        bg.fit_em_many(np.stack([X, X]), 2, key=0, prior=_low_dim,
+                       covariance_type="spherical")
+    with pytest.raises(ValueError, match="sample_weight and pad_components"):
+        bg.fit_em(X, 2, key=0, prior=_low_dim, covariance_type="spherical",
+                  sample_weight=np.ones(len(X)))
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="missing values"):
+        bg.fit_em(Xn, 2, key=0, prior=_low_dim, covariance_type="spherical",
+                  missing="marginalize")
+    with pytest.raises(ValueError, match="init must be 'em'"):
+        bg.fit_nuts(load_low_dim_gauss_mix()[:100], 2, key=0, prior=_low_dim,
+                    covariance_type="spherical", init="em-multi", num_warmup=1,
+                    num_samples=1)
