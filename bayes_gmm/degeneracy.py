@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from .core.covariance import get_family
+from .distributed import is_distributed, weight_total, weighted_variance
 
 __all__ = ["DegenerateFitWarning", "warn_no_spread", "data_variance", "degenerate_components",
            "check_fit_degeneracy"]
@@ -35,6 +36,8 @@ def warn_no_spread(X: np.ndarray, where: str) -> None:
 
 def data_variance(X, sample_weight=None) -> float:
     """Mean per-column variance of the (weighted) rows: the data's own scale, (float)."""
+    if is_distributed(X):                          # complete (check_X), read in place
+        return weighted_variance(X, sample_weight)
     X = np.asarray(X, np.float64)
     w = None if sample_weight is None else np.asarray(sample_weight, np.float64)
     if w is not None and not np.sum(w) > 0:
@@ -93,7 +96,8 @@ def check_fit_degeneracy(params, X, sample_weight, reg_covar: float, where: str,
     estimator's behaviour, as scikit-learn's).
     """
     w = np.asarray(params.weights, np.float64)
-    n_eff = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+    n_eff = (X.shape[0] if sample_weight is None else weight_total(sample_weight)
+             if is_distributed(sample_weight) else float(np.sum(sample_weight)))
     bad = degenerate_components(w, params.covariances, params.covariance_type, n_eff,
                                 X.shape[1], data_variance(X, sample_weight), reg_covar,
                                 np.asarray(params.means).dtype)
@@ -112,7 +116,9 @@ def check_fit_degeneracy(params, X, sample_weight, reg_covar: float, where: str,
         idx = [i for i, r in bad.items() if r == reason]
         if not idx:
             continue
-        if reason == "empty":
+        if reason == "empty" and is_distributed(X):
+            parts.append(f"component(s) {idx} are empty")
+        elif reason == "empty":
             distinct = np.unique(np.asarray(X)[np.asarray(
                 np.ones(X.shape[0]) if sample_weight is None else sample_weight) > 0],
                 axis=0).shape[0]

@@ -74,7 +74,8 @@ SCRIPT = textwrap.dedent(r"""
         out["public"] = dict(
             rel=float(np.max(np.abs(np.asarray(pub.params.means)
                                     - np.asarray(ref.params.means)))),
-            x_spec=list(Xs.sharding.spec))
+            x_spec=list(Xs.sharding.spec),
+            out_devices=len(pub.params.means.sharding.device_set))
     print("RESULT " + json.dumps(out))
 """)
 
@@ -114,3 +115,5 @@ def test_public_fit_em_on_sharded_x(sharded_run):
     r = sharded_run["public"]
     assert r["x_spec"] == ["data", None]
     assert r["rel"] < 1e-9, r
+    # The fit ran on the mesh (X was not copied to the host and refitted on one device).
+    assert r["out_devices"] == 4, r
