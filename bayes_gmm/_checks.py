@@ -33,6 +33,7 @@ __all__ = ["DegenerateFitWarning", "is_traced", "check_X", "check_Xs", "check_n_
            "check_covariance_type", "check_init", "check_int", "check_nonneg_float",
            "check_positive_float", "check_batch_size", "check_sample_weight",
            "check_n_features", "check_key", "check_keys", "check_random_state",
+           "check_random_seed",
            "check_prior", "check_prior_program", "check_sampler", "prior_arrays", "check_init_params", "check_choice",
            "jax_dtype",
            "WEIGHTS_SUM_ATOL",
@@ -363,6 +364,14 @@ def check_keys(keys, key, n):
 
 def check_random_state(random_state):
     """Estimators: None, int, NumPy Generator/RandomState or a JAX key -> a JAX key."""
+    seed = check_random_seed(random_state)
+    return seed if _is_key_array(seed) else jax.random.key(seed)
+
+
+def check_random_seed(random_state):
+    """As :func:`check_random_state`, but a seed stays a uint32 NumPy scalar (a JAX key stays
+    a key): a compiled fit makes the key itself
+    (:func:`bayes_gmm.core.seeding.as_key`), so no program runs to make it."""
     if random_state is None:
         seed = int(np.random.default_rng().integers(0, 2**32 - 1))
     elif isinstance(random_state, (numbers.Integral, np.integer)) and not isinstance(
@@ -379,7 +388,7 @@ def check_random_state(random_state):
     else:
         raise TypeError("random_state must be None, an int, a numpy Generator/RandomState or a "
                         f"JAX key; got {type(random_state).__name__}")
-    return jax.random.key(np.uint32(seed))
+    return np.uint32(seed)
 
 
 # --- the prior and initial parameters -------------------------------------------------

@@ -8,35 +8,73 @@ one chunk of rows.
 
 from __future__ import annotations
 
+import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _checks as C
 from .core import mixture
 from .core.params import GMMParams
-from .core.rows import pad_rows
+from .core.rows import map_rows, pad_rows
 
 __all__ = ["log_prob", "responsibilities", "predict", "sample", "bic", "aic", "icl",
            "classification_entropy", "n_parameters", "decompose"]
 
 
 def _check(params, X, missing="error"):
+    """X checked (a NumPy array when concrete, else the tracer)."""
     if not isinstance(params, GMMParams):
         raise TypeError(f"params must be a GMMParams; got {type(params).__name__}")
     if not C.is_traced(X):
-        X = C.check_X(X, dtype=jnp.asarray(params.means).dtype, missing=missing,
+        X = C.check_X(X, dtype=jnp.result_type(params.means), missing=missing,
                       empty_rows=True)
         C.check_n_features(X, params.means.shape[-1])
-    return jnp.asarray(X)
+    return X
 
 
-
-_log_prob = jax.jit(mixture.log_prob, static_argnames=("batch_size", "has_missing"))
-_resp = jax.jit(mixture.responsibilities, static_argnames=("has_missing",))
-_predict = jax.jit(mixture.predict, static_argnames=("batch_size", "has_missing"))
+# Two compiled programs per (row bucket, K, D, family): the per-row scores (log p, labels
+# and their sums, which log_prob, predict, bic, aic and icl all read) and responsibilities.
+_row_scores = jax.jit(mixture.row_scores, static_argnames=("batch_size", "has_missing"))
+_resp = jax.jit(lambda params, X, batch_size, has_missing: map_rows(
+    lambda xc: mixture.responsibilities(params, xc, has_missing), X, batch_size),
+    static_argnames=("batch_size", "has_missing"))
 
 _sample = jax.jit(mixture.sample, static_argnames=("sample_shape",))
+
+
+def _padded(params, X, batch_size, missing):
+    """(X checked and padded to its row bucket, N, has NaN, batch_size checked)."""
+    X = _check(params, X, missing)
+    n = X.shape[0]
+    X, _ = pad_rows(X)     # one compiled program per row bucket; a host X stays there
+    return X, n, C.has_nan(X), C.check_batch_size(batch_size)
+
+
+def _unpad(a, n):
+    """The first n rows of a per-row result; padding is cut on the host (a device slice
+    would compile a program for every N)."""
+    if a.shape[0] == n or C.is_traced(a):
+        return a[:n]
+    return jax.device_put(np.asarray(a)[:n])
+
+
+def _scores(params, X, missing, batch_size=None):
+    """(log p (N,), labels (N,), Σ log p, Σ −log max_k r_nk, N) from one program."""
+    X, n, holes, batch_size = _padded(params, X, batch_size, missing)
+    logp, labels, total, entropy = _row_scores(params, X, n, batch_size=batch_size,
+                                               has_missing=holes)
+    return _unpad(logp, n), _unpad(labels, n), total, entropy, n
+
+
+def _criterion(total, penalty, entropy=0.0):
+    """−2 (total − entropy) + penalty, as an array of total's dtype (host arithmetic when
+    concrete: no program per operation)."""
+    if C.is_traced(total):
+        return -2.0 * (total - entropy) + penalty
+    value = -2.0 * (np.asarray(total, np.float64) - np.asarray(entropy, np.float64))
+    return jax.device_put(np.asarray(value + penalty, total.dtype))
 
 
 def log_prob(params: GMMParams, X, batch_size=None, missing="error") -> jax.Array:
@@ -51,35 +89,20 @@ def log_prob(params: GMMParams, X, batch_size=None, missing="error") -> jax.Arra
     >>> round(float(bg.log_prob(p, jnp.zeros((1, 1)))[0]), 4)   # log N(0 | 0, 1)
     -0.9189
     """
-    X = _check(params, X, missing)
-    n = X.shape[0]
-    X, _ = pad_rows(X)     # one compiled program per row bucket
-    return _log_prob(params, X, batch_size=C.check_batch_size(batch_size),
-                     has_missing=C.has_nan(X))[:n]
+    return _scores(params, X, missing, batch_size)[0]
 
 
 def responsibilities(params: GMMParams, X, batch_size=None, missing="error") -> jax.Array:
     """p(z_n = k | x_n, θ). X: (N, D) -> (N, K), rows sum to one. ``missing``: as :func:`log_prob`
     (a row with nothing observed gets the mixture weights)."""
-    X = _check(params, X, missing)
-    n = X.shape[0]
-    X, _ = pad_rows(X)     # one compiled program per row bucket
-    batch_size = C.check_batch_size(batch_size)
-    holes = C.has_nan(X)
-    if batch_size is None or batch_size >= X.shape[0]:
-        return _resp(params, X, has_missing=holes)[:n]
-    return jnp.concatenate([_resp(params, X[i:i + batch_size], has_missing=holes)
-                            for i in range(0, X.shape[0], batch_size)])[:n]
+    X, n, holes, batch_size = _padded(params, X, batch_size, missing)
+    return _unpad(_resp(params, X, batch_size, holes), n)
 
 
 def predict(params: GMMParams, X, batch_size=None, missing="error") -> jax.Array:
     """Most probable component of each row: X (N, D) -> (N,) int32. ``missing``: as :func:`log_prob`
     (a row with nothing observed gets the mixture weights)."""
-    X = _check(params, X, missing)
-    n = X.shape[0]
-    X, _ = pad_rows(X)     # one compiled program per row bucket
-    return _predict(params, X, batch_size=C.check_batch_size(batch_size),
-                    has_missing=C.has_nan(X))[:n]
+    return _scores(params, X, missing, batch_size)[1]
 
 
 def sample(params: GMMParams, key, n: int):
@@ -109,15 +132,13 @@ def n_parameters(params: GMMParams) -> int:
 def bic(params: GMMParams, X, missing="error") -> jax.Array:
     """Bayesian information criterion, −2 log L + p log N (lower is better); L is the
     observed-data likelihood with ``missing="marginalize"`` (see :func:`log_prob`)."""
-    X = _check(params, X, missing)
-    return (-2.0 * jnp.sum(log_prob(params, X, missing=missing))
-            + n_parameters(params) * jnp.log(X.shape[0]))
+    _, _, total, _, n = _scores(params, X, missing)
+    return _criterion(total, n_parameters(params) * math.log(n))
 
 
 def aic(params: GMMParams, X, missing="error") -> jax.Array:
     """Akaike information criterion, −2 log L + 2p (lower is better)."""
-    X = _check(params, X, missing)
-    return -2.0 * jnp.sum(log_prob(params, X, missing=missing)) + 2.0 * n_parameters(params)
+    return _criterion(_scores(params, X, missing)[2], 2.0 * n_parameters(params))
 
 
 def icl(params: GMMParams, X, missing="error") -> jax.Array:
@@ -134,15 +155,14 @@ def icl(params: GMMParams, X, missing="error") -> jax.Array:
     >>> round(float(bg.icl(p, X) - bg.bic(p, X)), 4)      # only the middle row is unsure
     1.3863
     """
-    return bic(params, X, missing) + 2.0 * classification_entropy(params, X, missing)
+    _, _, total, entropy, n = _scores(params, X, missing)
+    return _criterion(total, n_parameters(params) * math.log(n), entropy)
 
 
 def classification_entropy(params: GMMParams, X, missing="error") -> jax.Array:
     """−Σ_n log max_k r_nk: the entropy of the hard classification that ICL adds to BIC
     (twice), 0 when every row is certain. Components of weight exactly 0 take no part."""
-    X = _check(params, X, missing)
-    r = responsibilities(params, X, missing=missing)
-    return -jnp.sum(jnp.log(jnp.max(r, axis=1)))
+    return _scores(params, X, missing)[3]
 
 
 def decompose(params: GMMParams):

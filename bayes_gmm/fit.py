@@ -208,9 +208,13 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
         X, sample_weight = pad_rows(X, sample_weight)
         if batch_size is None:
             batch_size = default_batch_size(X.shape[0], k_run, d)
-    X = jnp.asarray(X, dtype)
+    # Host arrays go to the program as they are (jnp.asarray would compile a staging
+    # program per shape); device arrays stay on their devices.
+    xp = np if isinstance(X, np.ndarray) else jnp
+    X = xp.asarray(X, dtype)
     if sample_weight is not None:
-        sample_weight = jnp.asarray(sample_weight, dtype)
+        sample_weight = (np if isinstance(sample_weight, np.ndarray) else jnp).asarray(
+            sample_weight, dtype)
     if has_missing:
         # The E-step visits rows in blocks of equal numbers of holes (static: compiled per
         # block structure), which costs far less than masked D × D algebra per row.

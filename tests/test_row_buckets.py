@@ -12,7 +12,7 @@ import pytest
 import bayes_gmm as bg
 from bayes_gmm.core import em
 from bayes_gmm.core.rows import bucket_rows
-from helpers import COVARIANCE_TYPES
+from helpers import COMPILES, COVARIANCE_TYPES
 
 
 @pytest.fixture(scope="module")
@@ -49,19 +49,37 @@ def test_padded_fit_equals_unpadded(x64, blobs, init, covariance_type):
         assert int(public.n_iter) == int(raw.n_iter)
 
 
-def test_new_n_in_a_bucket_does_not_compile(blobs):
-    X = blobs
-    bg.fit_em(X, 3, key=0)
-    gm = bg.GaussianMixture(3, random_state=0).fit(X)
-    gm.predict(X), gm.score_samples(X), gm.predict_proba(X)
-    programs = em.fit_jit._cache_size()
-    for n in (len(X) - 1, len(X) - 19):
-        assert bucket_rows(n) == bucket_rows(len(X))
-        bg.fit_em(X[:n], 3, key=1)
-        g = bg.GaussianMixture(3, random_state=1).fit(X[:n])
-        p = g.predict(X[:n]), g.score_samples(X[:n]), g.predict_proba(X[:n])
-        assert p[0].shape == (n,) and p[1].shape == (n,) and p[2].shape == (n, 3)
-    assert em.fit_jit._cache_size() == programs
+def test_a_fit_is_one_program_and_a_new_n_in_its_bucket_none(blobs):
+    """Counted by JAX's own compile event: the estimator's first fit compiles one program
+    (key, initialisation, EM and the precisions together), everything predict, score,
+    score_samples, bic, aic and icl read is one more, predict_proba one more; fit_em is one
+    program; a new N in the same bucket compiles nothing for any of them."""
+    X = np.concatenate([blobs, blobs[:77] + 0.5])[:, [0, 1, 0]] * [1.0, 1.0, -0.5]
+    X[:, 2] += np.random.default_rng(3).normal(size=len(X))       # (577, 3): fresh shapes
+    key = jax.random.key(7)
+    gm = bg.GaussianMixture(4, random_state=0)
+    _, n = COMPILES.during(lambda: gm.fit(X))
+    assert n == 1
+    _, n = COMPILES.during(lambda: (gm.predict(X), gm.score(X), gm.score_samples(X),
+                                    gm.bic(X), gm.aic(X), gm.icl(X)))
+    assert n == 1
+    _, n = COMPILES.during(lambda: gm.predict_proba(X))
+    assert n == 1
+    _, n = COMPILES.during(lambda: bg.fit_em(X, 4, key=key))
+    assert n == 1
+    for m in (len(X) - 1, len(X) - 19):
+        assert bucket_rows(m) == bucket_rows(len(X))
+        def again():
+            bg.fit_em(X[:m], 4, key=key)
+            g = bg.GaussianMixture(4, random_state=1).fit(X[:m])
+            return (g.predict(X[:m]), g.score_samples(X[:m]), g.predict_proba(X[:m]),
+                    g.bic(X[:m]))
+        p, n = COMPILES.during(again)
+        assert n == 0
+        assert p[0].shape == (m,) and p[1].shape == (m,) and p[2].shape == (m, 4)
+        # The padded rows take no part: the criteria are those of the m rows.
+        assert p[3] == pytest.approx(-2 * float(np.sum(p[1])) + np.log(m) * (
+            4 * 3 + 4 * 6 + 3), rel=1e-6)
 
 
 @pytest.mark.parametrize("init", ["k-means++", "kmeans"])

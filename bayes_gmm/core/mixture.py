@@ -19,7 +19,7 @@ from .params import GMMParams
 from .rows import map_rows
 
 __all__ = ["log_weights", "component_log_prob", "weighted_log_prob", "log_prob",
-           "responsibilities", "predict", "sample", "log_prob_draws"]
+           "responsibilities", "row_scores", "sample", "log_prob_draws"]
 
 
 def log_weights(weights):
@@ -57,12 +57,20 @@ def responsibilities(params: GMMParams, X, has_missing=False) -> jax.Array:
     return jnp.exp(wlp - logsumexp(wlp, axis=1, keepdims=True))
 
 
-def predict(params: GMMParams, X, batch_size=None, has_missing=False) -> jax.Array:
-    """argmax_k p(z_n = k | x_n, θ): (N,) int32."""
-    # map_rows stacks rows of X's dtype; labels < K are exact in any float dtype.
-    def arg(xc):
-        return jnp.argmax(weighted_log_prob(params, xc, has_missing), axis=1).astype(xc.dtype)
-    return map_rows(arg, X, batch_size).astype(jnp.int32)
+def row_scores(params: GMMParams, X, n_rows, batch_size=None, has_missing=False):
+    """What one pass over X says of its rows (the public densities share this program):
+    ``(log p(x_n) (N,), labels (N,) int32, Σ log p(x_n), Σ −log max_k r_nk)``, the sums over
+    the first ``n_rows`` rows only (the rest are padding; ``n_rows`` may be traced)."""
+    def per_row(xc):
+        wlp = weighted_log_prob(params, xc, has_missing)
+        lse = logsumexp(wlp, axis=1)
+        # labels < K are exact in any float dtype; -log max_k r = lse - max_k wlp
+        return jnp.stack([lse, jnp.argmax(wlp, axis=1).astype(xc.dtype),
+                          lse - jnp.max(wlp, axis=1)], axis=1)
+    out = map_rows(per_row, X, batch_size)                                 # (N, 3)
+    real = jnp.arange(X.shape[0]) < n_rows
+    return (out[:, 0], out[:, 1].astype(jnp.int32), jnp.sum(jnp.where(real, out[:, 0], 0)),
+            jnp.sum(jnp.where(real, out[:, 2], 0)))
 
 
 def sample(params: GMMParams, key, sample_shape=()):

@@ -6,6 +6,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 __all__ = ["chunks", "reduce_rows", "map_rows", "default_batch_size", "is_multi_device",
@@ -119,8 +120,12 @@ def pad_rows(X, sample_weight=None):
     b = bucket_rows(n)
     if b == n:
         return X, sample_weight
-    X = jnp.asarray(X)
-    w = (jnp.ones((n,), X.dtype) if sample_weight is None
-         else jnp.asarray(sample_weight, X.dtype))
-    return (jnp.concatenate([X, jnp.broadcast_to(X[:1], (b - n, d))]),
-            jnp.concatenate([w, jnp.zeros((b - n,), X.dtype)]))
+    # Host arrays are padded on the host (device arrays on their device): no small
+    # programs compiled per shape for the padding itself.
+    xp = np if isinstance(X, np.ndarray) and not isinstance(sample_weight, jax.Array) \
+        else jnp
+    X = xp.asarray(X)
+    w = (xp.ones((n,), X.dtype) if sample_weight is None
+         else xp.asarray(sample_weight, X.dtype))
+    return (xp.concatenate([X, xp.broadcast_to(X[:1], (b - n, d))]),
+            xp.concatenate([w, xp.zeros((b - n,), X.dtype)]))

@@ -15,11 +15,19 @@ from jax import lax
 
 from .rows import chunks, map_rows, reduce_rows
 
-__all__ = ["INIT_METHODS", "N_LLOYD", "initial_stats", "stats_from_resp"]
+__all__ = ["INIT_METHODS", "N_LLOYD", "initial_stats", "stats_from_resp", "as_key"]
 
 INIT_METHODS = ("k-means++", "kmeans", "random", "random_from_data")
 #: Lloyd iterations of ``init="kmeans"``.
 N_LLOYD = 10
+
+
+def as_key(seed_or_key):
+    """A typed PRNG key from a key or an integer seed; traceable, so a compiled fit given a
+    seed makes its key itself (the same key as ``jax.random.key(seed)`` outside)."""
+    if jax.dtypes.issubdtype(jnp.result_type(seed_or_key), jax.dtypes.prng_key):
+        return seed_or_key
+    return jax.random.key(seed_or_key)
 
 
 def stats_from_resp(Xc, resp, shift, family):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import numbers
 import warnings
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +30,7 @@ from ..core.covariance import get_family
 from ..core.params import GMMParams
 from ..core.prior import GMMPrior
 from ..core.program import is_program
+from ..core.seeding import as_key
 from ..fit import fit_program
 from ..core.rows import default_batch_size, pad_rows
 from ._base import MixtureEstimator, check_array, exception_classes
@@ -39,6 +41,27 @@ logger = logging.getLogger(__name__)
 
 INIT_NAMES = {"kmeans": "kmeans", "k-means++": "k-means++", "random": "random",
                "random_from_data": "random_from_data"}
+
+
+@partial(jax.jit, static_argnames=("k", "covariance_type", "max_iter", "n_init", "init",
+                                   "batch_size", "has_missing"))
+def _em_program(X, seed, prior, sample_weight, init_params, tol, reg_covar, start, *, k,
+                covariance_type, max_iter, n_init, init, batch_size, has_missing):
+    """The estimator's fit as one compiled program: the key from ``random_state``'s seed,
+    the EM (:func:`bayes_gmm.core.em.fit`) and the precisions the fitted attributes hold."""
+    res = em.fit(X, jax.random.fold_in(as_key(seed), 0), prior, sample_weight, init_params,
+                 tol, reg_covar, start, k=k, covariance_type=covariance_type,
+                 max_iter=max_iter, n_init=n_init, init=init, batch_size=batch_size,
+                 has_missing=has_missing)
+    return res, _precisions(res.params)
+
+
+def _precisions(params):
+    fam = params.family
+    return fam.precision_cholesky(params.covariances), fam.precisions(params.covariances)
+
+
+_precisions_jit = jax.jit(_precisions)
 
 
 def _check_weights_init(weights, k, dtype):
@@ -239,9 +262,9 @@ class GaussianMixture(MixtureEstimator):
         if self.prior is not None:
             C.check_prior(self.prior, k, d, covariance_type)
         sw = C.check_sample_weight(sample_weight, n, dtype)
-        key = C.check_random_state(self.random_state)
+        seed = C.check_random_seed(self.random_state)
         if is_program(self.prior):
-            return self._fit_program(Xa, sw, key, k, covariance_type, tol, reg_covar,
+            return self._fit_program(Xa, sw, as_key(seed), k, covariance_type, tol, reg_covar,
                                      max_iter, n_init, batch_size, dtype, names)
         with C.x64_scope(dtype):
             init = self._initial_params(k, d, covariance_type, dtype)
@@ -256,18 +279,17 @@ class GaussianMixture(MixtureEstimator):
             Xp, swp = pad_rows(Xa, sw)
             if batch_size is None:      # cache-sized row chunks, as fit_em (same results)
                 batch_size = default_batch_size(Xp.shape[0], k, d)
-            res = em.fit_jit(jnp.asarray(Xp), jax.random.fold_in(key, 0), prior,
-                             None if swp is None else jnp.asarray(swp), init,
-                             tol, reg_covar, start, k=k, covariance_type=covariance_type,
-                             max_iter=max_iter, n_init=n_init,
-                             init=INIT_NAMES[self.init_params], batch_size=batch_size,
-                             has_missing=C.has_nan(Xa))
+            res, precisions = _em_program(
+                Xp, seed, prior, swp,                     # host arrays: no staging program
+                init, tol, reg_covar, start, k=k, covariance_type=covariance_type,
+                max_iter=max_iter, n_init=n_init, init=INIT_NAMES[self.init_params],
+                batch_size=batch_size, has_missing=C.has_nan(Xa))
             if self.prior is None:
                 # The same warning, from the same check, as fit_em on the same input; with
                 # reg_covar = 0 a singular component is an error, as in scikit-learn.
                 C.check_fit_degeneracy(jax.device_get(res.params), Xa, sw, reg_covar,
                                        type(self).__name__, raise_singular=True)
-            self._store(res, dtype, names)
+            self._store(res, dtype, names, precisions)
         if self.verbose:
             logger.info("GaussianMixture: %d iteration(s), converged=%s, lower bound %.6g",
                         self.n_iter_, self.converged_, self.lower_bound_)
@@ -293,11 +315,11 @@ class GaussianMixture(MixtureEstimator):
             self._store(res, dtype, names)
         return Xa
 
-    def _store(self, res, dtype, names):
-        """Set the fitted attributes from an `EMResult` (call inside the dtype's scope)."""
+    def _store(self, res, dtype, names, precisions=None):
+        """Set the fitted attributes from an `EMResult` and its (precision Cholesky factors,
+        precisions), computed here if not given (call inside the dtype's scope)."""
         p = res.params
-        u = p.family.precision_cholesky(p.covariances)
-        prec = p.family.precisions(p.covariances)
+        u, prec = _precisions_jit(p) if precisions is None else precisions
         weights, means, cov, u, prec, trace, objective, n_iter, converged = jax.device_get(
             (p.weights, p.means, p.covariances, u, prec, res.trace, res.objective, res.n_iter,
              res.converged))
@@ -343,8 +365,10 @@ class GaussianMixture(MixtureEstimator):
 
     def _params(self):
         """The fitted parameters as a GMMParams (call inside the dtype's x64 scope)."""
-        return GMMParams(jnp.asarray(self.weights_), jnp.asarray(self.means_),
-                         jnp.asarray(self.covariances_), self._covariance_type_fit)
+        # Host arrays: the compiled densities take them as they are (jnp.asarray would
+        # compile a staging program per shape).
+        return GMMParams(self.weights_, self.means_, self.covariances_,
+                         self._covariance_type_fit)
 
     def _predict_array(self, Xa):
         with C.x64_scope(self.means_.dtype):
