@@ -16,8 +16,8 @@ import numpy as np
 
 from . import _checks as C
 from .core import mixture
-from .core.params import GMMParams
-from .core.rows import map_rows, pad_rows
+from .core.params import GMMParams, padded
+from .core.rows import bucket_components, map_rows, pad_rows
 
 __all__ = ["log_prob", "responsibilities", "predict", "sample", "bic", "aic", "icl",
            "classification_entropy", "n_parameters", "decompose"]
@@ -45,24 +45,29 @@ _sample = jax.jit(mixture.sample, static_argnames=("sample_shape",))
 
 
 def _padded(params, X, batch_size, missing):
-    """(X checked and padded to its row bucket, N, has NaN, batch_size checked)."""
+    """(params and X padded to their buckets, N, has NaN, batch_size checked): X's rows to
+    its row bucket and the components to theirs (weight 0), so one compiled program serves
+    every N of a bucket and every K up to a power of two. A host X stays on the host."""
     X = _check(params, X, missing)
     n = X.shape[0]
-    X, _ = pad_rows(X)     # one compiled program per row bucket; a host X stays there
-    return X, n, C.has_nan(X), C.check_batch_size(batch_size)
+    X, _ = pad_rows(X)
+    if not any(C.is_traced(a) for a in jax.tree.leaves(params)):
+        params = padded(params, bucket_components(params.n_components, n))
+    return params, X, n, C.has_nan(X), C.check_batch_size(batch_size)
 
 
-def _unpad(a, n):
-    """The first n rows of a per-row result; padding is cut on the host (a device slice
-    would compile a program for every N)."""
-    if a.shape[0] == n or C.is_traced(a):
-        return a[:n]
-    return jax.device_put(np.asarray(a)[:n])
+def _unpad(a, n, k=None):
+    """The first n rows (and k columns) of a per-row result; padding is cut on the host (a
+    device slice would compile a program for every N)."""
+    cut = (slice(0, n),) if k is None else (slice(0, n), slice(0, k))
+    if a.shape[:len(cut)] == (n, k)[:len(cut)] or C.is_traced(a):
+        return a[cut]
+    return jax.device_put(np.asarray(a)[cut])
 
 
 def _scores(params, X, missing, batch_size=None):
     """(log p (N,), labels (N,), Σ log p, Σ −log max_k r_nk, N) from one program."""
-    X, n, holes, batch_size = _padded(params, X, batch_size, missing)
+    params, X, n, holes, batch_size = _padded(params, X, batch_size, missing)
     logp, labels, total, entropy = _row_scores(params, X, n, batch_size=batch_size,
                                                has_missing=holes)
     return _unpad(logp, n), _unpad(labels, n), total, entropy, n
@@ -95,8 +100,9 @@ def log_prob(params: GMMParams, X, batch_size=None, missing="error") -> jax.Arra
 def responsibilities(params: GMMParams, X, batch_size=None, missing="error") -> jax.Array:
     """p(z_n = k | x_n, θ). X: (N, D) -> (N, K), rows sum to one. ``missing``: as :func:`log_prob`
     (a row with nothing observed gets the mixture weights)."""
-    X, n, holes, batch_size = _padded(params, X, batch_size, missing)
-    return _unpad(_resp(params, X, batch_size, holes), n)
+    k = params.n_components
+    params, X, n, holes, batch_size = _padded(params, X, batch_size, missing)
+    return _unpad(_resp(params, X, batch_size, holes), n, k)
 
 
 def predict(params: GMMParams, X, batch_size=None, missing="error") -> jax.Array:

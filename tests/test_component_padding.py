@@ -12,6 +12,7 @@ import pytest
 import bayes_gmm as bg
 from bayes_gmm.core import em
 from bayes_gmm.core.params import first_components, padded
+from helpers import COMPILES
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +103,31 @@ def test_all_k_in_one_program_equal_the_single_padded_fits(x64, blobs):
     _assert_same_fit(fits[2], grid.results[3])
     with pytest.raises(ValueError, match="maximum likelihood only"):
         fit_em_ks(blobs, ks, keys, prior=bg.GMMPrior())
+
+
+def test_an_estimator_loop_over_k_compiles_per_power_of_two(blobs):
+    """GaussianMixture(k).fit(X).bic(X) for k = 1..6 compiles one fit program and one score
+    program per power of two (1, 2, 4, 8), and each fit is the unpadded fit_em of that K
+    (same key, same options), its BIC scipy's."""
+    from scipy.stats import multivariate_normal
+
+    X = blobs[::2] * [1.0, -1.0]                     # a shape no other test compiles
+    bics, n_programs = [], 0
+    for k in range(1, 7):
+        gm = bg.GaussianMixture(k, covariance_type="full", random_state=11, tol=1e-8)
+        bic, n = COMPILES.during(lambda: (gm.fit(X), gm.bic(X))[1])
+        n_programs += n
+        bics.append(bic)
+        with jax.enable_x64(True):
+            ref = bg.fit_em(X, k, key=jax.random.fold_in(jax.random.key(np.uint32(11)), 0),
+                            tol=1e-8, init="kmeans", dtype=np.float64)
+        np.testing.assert_allclose(gm.means_, np.asarray(ref.params.means), rtol=1e-10,
+                                   atol=1e-12)
+        np.testing.assert_allclose(gm.covariances_, np.asarray(ref.params.covariances),
+                                   rtol=1e-10, atol=1e-12)
+        assert gm.n_iter_ == int(ref.n_iter)
+        dens = sum(w * multivariate_normal(m, c).pdf(X)
+                   for w, m, c in zip(gm.weights_, gm.means_, gm.covariances_))
+        p = k - 1 + k * 2 + k * 3
+        assert bic == pytest.approx(-2 * np.sum(np.log(dens)) + p * np.log(len(X)), rel=1e-10)
+    assert n_programs == 8

@@ -86,7 +86,7 @@ def padded(params: GMMParams, k: int) -> GMMParams:
         return params
     fam = params.family
     if not fam.shared:
-        unit = np.asarray(fam.unit(1, d, cov.dtype))
+        unit = fam.unit(1, d, cov.dtype, xp=np)
         cov = np.concatenate([cov, np.repeat(unit, extra, axis=0)])
     return GMMParams(np.concatenate([w, np.zeros(extra, w.dtype)]),
                      np.concatenate([m, np.zeros((extra, d), m.dtype)]), cov,

@@ -10,7 +10,7 @@ import numpy as np
 from jax import lax
 
 __all__ = ["chunks", "reduce_rows", "map_rows", "default_batch_size", "is_multi_device",
-           "bucket_rows", "pad_rows"]
+           "bucket_rows", "bucket_components", "pad_rows"]
 
 
 def chunks(n: int, batch_size):
@@ -107,6 +107,20 @@ def bucket_rows(n: int) -> int:
     while b < n:
         b = -(-int(math.ceil(b * BUCKET_RATIO)) // 16) * 16
     return b
+
+
+def bucket_components(k: int, n: int) -> int:
+    """The components to compile for K components on N rows: the next power of two (so a
+    loop over K = 1..20 compiles six programs, not twenty), padded with weight-0
+    components; K itself where rows are not bucketed (N ≥ 2**16: there a fit outlasts its
+    compile, and padding would cost up to twice the work).
+
+    >>> [bucket_components(k, 500) for k in (1, 2, 3, 5, 9, 20)], bucket_components(3, 10**6)
+    ([1, 2, 4, 8, 16, 32], 3)
+    """
+    if n >= BUCKET_MAX:
+        return k
+    return 1 << (k - 1).bit_length()
 
 
 def pad_rows(X, sample_weight=None):

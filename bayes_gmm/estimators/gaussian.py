@@ -27,12 +27,12 @@ from .. import densities
 from ..imputation import impute
 from ..core import em
 from ..core.covariance import get_family
-from ..core.params import GMMParams
+from ..core.params import GMMParams, first_components
 from ..core.prior import GMMPrior
 from ..core.program import is_program
 from ..core.seeding import as_key
 from ..fit import fit_program
-from ..core.rows import default_batch_size, pad_rows
+from ..core.rows import bucket_components, default_batch_size, pad_rows
 from ._base import MixtureEstimator, check_array, exception_classes
 
 __all__ = ["GaussianMixture"]
@@ -45,12 +45,13 @@ INIT_NAMES = {"kmeans": "kmeans", "k-means++": "k-means++", "random": "random",
 
 @partial(jax.jit, static_argnames=("k", "covariance_type", "max_iter", "n_init", "init",
                                    "batch_size", "has_missing"))
-def _em_program(X, seed, prior, sample_weight, init_params, tol, reg_covar, start, *, k,
-                covariance_type, max_iter, n_init, init, batch_size, has_missing):
+def _em_program(X, seed, prior, sample_weight, init_params, tol, reg_covar, start, n_active,
+                *, k, covariance_type, max_iter, n_init, init, batch_size, has_missing):
     """The estimator's fit as one compiled program: the key from ``random_state``'s seed,
-    the EM (:func:`bayes_gmm.core.em.fit`) and the precisions the fitted attributes hold."""
+    the EM (:func:`bayes_gmm.core.em.fit`; ``n_active`` of ``k`` components, or all) and
+    the precisions the fitted attributes hold."""
     res = em.fit(X, jax.random.fold_in(as_key(seed), 0), prior, sample_weight, init_params,
-                 tol, reg_covar, start, k=k, covariance_type=covariance_type,
+                 tol, reg_covar, start, n_active, k=k, covariance_type=covariance_type,
                  max_iter=max_iter, n_init=n_init, init=init, batch_size=batch_size,
                  has_missing=has_missing)
     return res, _precisions(res.params)
@@ -59,6 +60,16 @@ def _em_program(X, seed, prior, sample_weight, init_params, tol, reg_covar, star
 def _precisions(params):
     fam = params.family
     return fam.precision_cholesky(params.covariances), fam.precisions(params.covariances)
+
+
+def _first_components(res, precisions, k):
+    """A fit padded with weight-0 components, and its precisions, without the padding (on
+    the host: a device slice would compile a program per K)."""
+    res, precisions = jax.device_get((res, precisions))
+    params = first_components(res.params, k)
+    return res._replace(params=params), tuple(
+        first_components(res.params._replace(covariances=a), k).covariances
+        for a in precisions)
 
 
 _precisions_jit = jax.jit(_precisions)
@@ -277,13 +288,21 @@ class GaussianMixture(MixtureEstimator):
             # Rows padded to their bucket (weight 0), as fit_em: a new N in the same
             # bucket reuses the compiled program.
             Xp, swp = pad_rows(Xa, sw)
+            # Components padded (weight 0) to a power of two where the initialisation is
+            # estimated under maximum likelihood: a loop over K compiles a few programs.
+            bucketed = (bucket_components(k, n) if init is None and prior is None
+                        and start is None else None)
+            k_run = k if bucketed is None else bucketed
             if batch_size is None:      # cache-sized row chunks, as fit_em (same results)
-                batch_size = default_batch_size(Xp.shape[0], k, d)
+                batch_size = default_batch_size(Xp.shape[0], k_run, d)
             res, precisions = _em_program(
                 Xp, seed, prior, swp,                     # host arrays: no staging program
-                init, tol, reg_covar, start, k=k, covariance_type=covariance_type,
-                max_iter=max_iter, n_init=n_init, init=INIT_NAMES[self.init_params],
-                batch_size=batch_size, has_missing=C.has_nan(Xa))
+                init, tol, reg_covar, start, None if bucketed is None else np.int32(k),
+                k=k_run, covariance_type=covariance_type, max_iter=max_iter,
+                n_init=n_init, init=INIT_NAMES[self.init_params], batch_size=batch_size,
+                has_missing=C.has_nan(Xa))
+            if k_run != k:
+                res, precisions = _first_components(res, precisions, k)
             if self.prior is None:
                 # The same warning, from the same check, as fit_em on the same input; with
                 # reg_covar = 0 a singular component is an error, as in scikit-learn.

@@ -47,8 +47,8 @@ class CovarianceFamily:
         """Free parameters of the covariances (scikit-learn's count)."""
         raise NotImplementedError
 
-    def unit(self, k: int, d: int, dtype):
-        """Identity covariances of this family's shape."""
+    def unit(self, k: int, d: int, dtype, xp=jnp):
+        """Identity covariances of this family's shape (``xp=numpy``: built on the host)."""
         raise NotImplementedError
 
     def to_full(self, cov, k: int, d: int, xp=jnp):

@@ -39,8 +39,8 @@ class Diag(_DiagonalFamily):
     def n_parameters(self, k, d):
         return k * d
 
-    def unit(self, k, d, dtype):
-        return jnp.ones((k, d), dtype)
+    def unit(self, k, d, dtype, xp=jnp):
+        return xp.ones((k, d), dtype)
 
     def to_full(self, cov, k, d, xp=jnp):
         return cov[..., :, None] * xp.eye(d, dtype=cov.dtype)
@@ -100,8 +100,8 @@ class Spherical(_DiagonalFamily):
     def n_parameters(self, k, d):
         return k
 
-    def unit(self, k, d, dtype):
-        return jnp.ones((k,), dtype)
+    def unit(self, k, d, dtype, xp=jnp):
+        return xp.ones((k,), dtype)
 
     def to_full(self, cov, k, d, xp=jnp):
         return cov[..., None, None] * xp.eye(d, dtype=cov.dtype)

@@ -109,8 +109,8 @@ class Full(_MatrixFamily):
     def n_parameters(self, k, d):
         return k * d * (d + 1) // 2
 
-    def unit(self, k, d, dtype):
-        return jnp.broadcast_to(eye(d, dtype), (k, d, d))
+    def unit(self, k, d, dtype, xp=jnp):
+        return xp.broadcast_to(xp.eye(d, dtype=dtype), (k, d, d))
 
     def to_full(self, cov, k, d, xp=jnp):
         return cov
@@ -182,8 +182,8 @@ class Tied(_MatrixFamily):
     def n_parameters(self, k, d):
         return d * (d + 1) // 2
 
-    def unit(self, k, d, dtype):
-        return eye(d, dtype)
+    def unit(self, k, d, dtype, xp=jnp):
+        return xp.eye(d, dtype=dtype)
 
     def to_full(self, cov, k, d, xp=jnp):
         return xp.broadcast_to(cov[..., None, :, :], cov.shape[:-2] + (k, d, d))
