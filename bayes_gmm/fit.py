@@ -29,7 +29,7 @@ from .core.missing import count_blocks
 from .core.params import GMMParams, first_components
 from .core.program import ProgramFit, is_program, map_fit, prior_draws
 from .core.rows import default_batch_size, is_multi_device, pad_rows
-from .densities import aic, bic
+from .densities import aic, bic, n_parameters
 
 __all__ = ["fit_em", "fit_em_many", "fit_em_grid", "EMGridResult", "EMResult"]
 
@@ -162,7 +162,8 @@ def fit_em_ks(X, ks, keys, *, covariance_type="full", max_iter=100, tol=1e-3, n_
 
     Fit ``i`` equals ``fit_em(X, ks[i], key=keys[i], pad_components=max(ks), ...)`` (the
     same program, looped over K on CPU and vmapped on an accelerator). ``keys``: one key
-    per K, stacked. Returns a list of EMResult, one per K, with the warnings of fit_em.
+    per K, stacked, or one key for all. Returns a list of EMResult, one per K, with the
+    warnings of fit_em.
     """
     if prior is not None:
         raise ValueError("fit_em_ks is maximum likelihood only: a prior depends on K")
@@ -246,8 +247,8 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
 def _fit_ks(X, X0, w0, ks, keys, sample_weight, tol, reg_covar, k_run, covariance_type,
             max_iter, n_init, init, batch_size, has_missing, traced):
     """The several-K branch of :func:`_fit_em`: one program, then one EMResult per K."""
-    keys = C.check_keys(keys, None, len(ks))
-    res = em.fit_ks_jit(X, keys, jnp.asarray(ks, jnp.int32), sample_weight, tol, reg_covar,
+    keys = C.check_key(keys) if np.ndim(keys) == 0 else C.check_keys(keys, None, len(ks))
+    res = em.fit_ks_jit(X, keys, np.asarray(ks, np.int32), sample_weight, tol, reg_covar,
                         k=k_run, covariance_type=covariance_type, max_iter=max_iter,
                         n_init=n_init, init=init, batch_size=batch_size,
                         has_missing=has_missing, group=_group_size(len(ks), X))
@@ -469,16 +470,25 @@ def fit_em_grid(X, n_components=(1, 2, 3, 4, 5, 6), *, key, **fit_em_kwargs) -> 
     if fit_em_kwargs.get("prior") is None:
         fit_em_kwargs.setdefault("pad_components", max(ks))
     with C.x64_scope(X.dtype):
-        X = jnp.asarray(X)
         if fit_em_kwargs.get("prior") is None:
             # every K in one compiled program, in one call
-            fits = fit_em_ks(X, ks, jnp.stack([key] * len(ks)), **fit_em_kwargs)
+            fits = fit_em_ks(X, ks, key, **fit_em_kwargs)     # one key for every K
         else:
             fits = [fit_em(X, k, key=key, **fit_em_kwargs) for k in ks]
+        # Unweighted maximum likelihood: the fit's objective is already the mean log-
+        # likelihood of X at its parameters, so the criteria need no program of their own.
+        from_objective = (fit_em_kwargs.get("prior") is None
+                          and fit_em_kwargs.get("sample_weight") is None)
+        n = X.shape[0]
         for k, res in zip(ks, fits):
             results[k] = res
-            bics[k] = float(bic(res.params, X))
-            aics[k] = float(aic(res.params, X))
+            if from_objective:
+                p = n_parameters(res.params)
+                loglik = n * float(res.objective)
+                bics[k], aics[k] = -2 * loglik + p * math.log(n), -2 * loglik + 2 * p
+            else:
+                bics[k] = float(bic(res.params, X))
+                aics[k] = float(aic(res.params, X))
     best = min(ks, key=lambda k: (bics[k] if math.isfinite(bics[k]) else math.inf, k))
     return EMGridResult(results, bics, aics, best)
 

@@ -15,7 +15,8 @@ from bayes_gmm.core import em
 from bayes_gmm import fit as fit_module
 from bayes_gmm import stream as stream_module
 from bayes_gmm.core.em import fit_jit
-from helpers import full_covariances
+from bayes_gmm.densities import n_parameters
+from helpers import COMPILES, full_covariances
 
 RTOL = 1e-9
 
@@ -141,15 +142,21 @@ def test_fit_em_grid_compiles_one_program_and_picks_three(x64):
     X = _three_blobs(300, seed=5)
     opts = dict(max_iter=37, tol=1e-6)           # options no other test compiles
     before, before_ks = fit_jit._cache_size(), em.fit_ks_jit._cache_size()
-    grid = bg.fit_em_grid(X, [2, 3, 4], key=jax.random.key(0), **opts)
-    # every K padded to 4, all in one call: one program, and no single-K one
+    key = jax.random.key(0)
+    grid, n_programs = COMPILES.during(lambda: bg.fit_em_grid(X, [2, 3, 4], key=key, **opts))
+    # every K padded to 4, all in one call: one program, and no single-K one; the
+    # criteria come from the fits' objectives (no density program)
     assert em.fit_ks_jit._cache_size() - before_ks == 1
     assert fit_jit._cache_size() == before
+    assert n_programs == 1
     assert isinstance(grid, bg.EMGridResult)
     assert sorted(grid.results) == [2, 3, 4]
     assert grid.best == 3
     for k in (2, 3):
         np.testing.assert_allclose(grid.bic[k], _scipy_bic(grid.results[k].params, X),
+                                   rtol=1e-10)
+        p = n_parameters(grid.results[k].params)
+        np.testing.assert_allclose(grid.aic[k], grid.bic[k] - p * np.log(len(X)) + 2 * p,
                                    rtol=1e-10)
         _assert_same_fit(grid.results[k], bg.fit_em(X, k, key=jax.random.key(0), **opts))
     assert grid.aic[3] < grid.aic[2]

@@ -403,8 +403,12 @@ def fit_ks(X, keys, n_active, sample_weight, tol, reg_covar, *, k, covariance_ty
 
     ``group`` = 1 runs them as a compiled loop, each stopping at its own convergence (the
     CPU choice, as for many datasets); ``group`` > 1 vmaps groups of that many (an
-    accelerator's). Returns the M results stacked on a leading axis.
+    accelerator's). Returns the M results stacked on a leading axis. ``keys`` may be one
+    key, shared by every fit.
     """
+    if keys.ndim == 0:
+        keys = jnp.broadcast_to(keys, n_active.shape)
+
     def one(args):
         key, na = args
         return fit(X, key, None, sample_weight, None, tol, reg_covar, None, na, k=k,
