@@ -14,6 +14,7 @@ Both drivers
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -152,6 +153,7 @@ def _program_start(Xj, k, covariance_type, program, key, init, em_kwargs, n, jit
             site_dims(program, k, d, fit.values))
 
 
+@partial(jax.jit, static_argnames="num_chains")
 def _jitter(key, p: GMMParams, n, jitter, num_chains):
     r"""Per-chain starts around the MAP, about ``jitter`` posterior sds away.
 
