@@ -24,7 +24,7 @@ from .core.seeding import INIT_METHODS
 from .core.params import GMMParams
 from .core.prior import GMMPrior
 from .core.program import is_program, latent_sites, run_program
-from .distributed import first_bad_entry, is_distributed, weight_total
+from .distributed import check_weight_in_place, check_X_in_place, is_distributed
 # The degeneracy checks live in their own module; the edge re-exports them.
 from .degeneracy import (DegenerateFitWarning, check_fit_degeneracy, data_variance,
                          degenerate_components, warn_no_spread)
@@ -111,8 +111,9 @@ def check_X(X, name: str = "X", min_samples: int = 1, dtype=None,
     """
     if is_traced(X):
         return X
-    if is_distributed(X):
-        return _check_distributed_X(X, name, min_samples, dtype, missing)
+    if is_distributed(X):                  # checked where it lies, never copied here
+        check_choice("missing", missing, MISSING)
+        return check_X_in_place(X, name, min_samples, dtype)
     arr = _real_array(X, name)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {arr.shape}. "
@@ -138,26 +139,6 @@ def check_X(X, name: str = "X", min_samples: int = 1, dtype=None,
             raise ValueError(f"{name} row {empty[0]} has no observed value ({empty.size} such "
                              "row(s)); drop rows with nothing observed")
     return arr
-
-
-def _check_distributed_X(X, name, min_samples, dtype, missing):
-    """check_X for an X spread over devices or processes: checked where it is, kept
-    there (never copied to the host), and cast on its devices."""
-    if not jnp.issubdtype(X.dtype, jnp.floating):
-        raise TypeError(f"{name} spread over devices must be a float array; got dtype "
-                        f"{X.dtype}")
-    if X.ndim != 2 or X.shape[0] < min_samples or X.shape[1] < 1:
-        raise ValueError(f"{name} must be 2-D (n_samples ≥ {min_samples}, n_features ≥ 1); "
-                         f"got shape {X.shape}")
-    check_choice("missing", missing, MISSING)
-    bad = first_bad_entry(X)
-    if bad is not None:
-        (r, c), value = bad
-        raise ValueError(f"{name} contains NaN or infinity: first at row {r}, column {c} "
-                         f"(value {value}); missing values in an X spread over devices are "
-                         "not supported: remove or impute such rows")
-    dtype = np.dtype(dtype) if dtype is not None else np.dtype(X.dtype)
-    return X if X.dtype == dtype else X.astype(dtype)
 
 
 #: How NaN entries of X are treated: rejected, or integrated out of the likelihood.
@@ -223,7 +204,7 @@ def check_sample_weight(sample_weight, n_samples: int, dtype, name="sample_weigh
     if sample_weight is None or is_traced(sample_weight):
         return sample_weight
     if is_distributed(sample_weight):
-        return _check_distributed_weight(sample_weight, n_samples, dtype, name)
+        return check_weight_in_place(sample_weight, n_samples, dtype, name)
     w = np.asarray(sample_weight)
     if not np.issubdtype(w.dtype, np.number):
         raise TypeError(f"{name} must be numeric; got dtype {w.dtype}")
@@ -238,22 +219,6 @@ def check_sample_weight(sample_weight, n_samples: int, dtype, name="sample_weigh
         raise ValueError(f"{name} must be non-negative; first negative at row "
                          f"{int(np.argwhere(w < 0)[0, 0])} ({w[w < 0][0]})")
     if w.sum() <= 0:
-        raise ValueError(f"{name} sums to zero: at least one row needs positive weight")
-    return w.astype(dtype)
-
-
-def _check_distributed_weight(w, n_samples, dtype, name):
-    """check_sample_weight for weights spread over devices, checked in place."""
-    if w.shape != (n_samples,) or not jnp.issubdtype(w.dtype, jnp.floating):
-        raise ValueError(f"{name} spread over devices must be a float array of shape "
-                         f"({n_samples},); got {w.dtype} {w.shape}")
-    bad = first_bad_entry(w)
-    if bad is not None:
-        raise ValueError(f"{name} must be finite; first bad entry at row {bad[0][0]}")
-    neg = first_bad_entry(jnp.where(w < 0, jnp.inf, 0.0))
-    if neg is not None:
-        raise ValueError(f"{name} must be non-negative; first negative at row {neg[0][0]}")
-    if not weight_total(w) > 0:
         raise ValueError(f"{name} sums to zero: at least one row needs positive weight")
     return w.astype(dtype)
 
