@@ -156,7 +156,7 @@ def test_prior_distributions_have_the_family_shapes(x64, covariance_type):
     assert draws.shape == (20000,) + fam.shape(K, D)
     mean_full = np.asarray(jax.vmap(lambda c: fam.to_full(c, K, D))(draws)).mean(0)
     # Inverse Wishart for the matrix families, inverse gamma for the diagonal ones.
-    denom = float(nu) - (D + 1.0 if fam.whitened else 2.0)
+    denom = float(nu) - (D + 1.0 if fam.matrix else 2.0)
     expect_cov = np.broadcast_to(np.asarray(psi) / denom, fam.shape(K, D))
     expect = np.asarray(fam.to_full(jnp.asarray(expect_cov), K, D))
     np.testing.assert_allclose(mean_full, expect, rtol=0.05, atol=0.05 * np.abs(expect).max())
@@ -178,8 +178,7 @@ def test_default_scale_puts_the_empty_component_mode_at_the_target(x64, covarian
     T = A @ A.T + D * np.eye(D)
     nu = jnp.asarray(D + 2.0)
     psi = fam.default_scale(nu, jnp.asarray(T), K, D)
-    zero_resp, zero_diff = jnp.zeros((3, K)), jnp.zeros((3, K, D))
-    S = fam.scatter(zero_resp, zero_diff)
+    _, S = fam.moments(jnp.zeros((3, D)), jnp.zeros((3, K)), jnp.zeros((K, D)))
     zk = jnp.zeros((K,))
     mode = fam.map_covariance(S, zk, zk, jnp.zeros((K, D)), nu, psi, 0.0, K, D)
     got = np.asarray(fam.to_full(mode, K, D))

@@ -7,9 +7,10 @@ the same trace; :func:`fit` adds the data's centre and scale and ``n_init`` rest
 the streaming fit (:func:`bayes_gmm.fit_em_stream`) drives over chunks from the host.
 
 Numerics: X is centred once by its (weighted) mean, and each component's scatter is
-accumulated about that component's current mean (a shifted, "centred" sum), so float32
-keeps small components accurate under large offsets; covariances are never inverted —
-the E-step uses Cholesky factors of the precisions.
+accumulated about that component's current mean (a shifted sum; the matrix families keep
+one factor of each product centred, see their ``moments``), so float32 keeps small
+components accurate under large offsets; covariances are never inverted — the E-step uses
+Cholesky factors of the precisions, computed once per E-step.
 
 M-step (``full``; Bishop PRML §9.2.2, Murphy MLPP §4.6.3). With responsibilities r_nk,
 N_k = Σ_n r_nk, x̄_k = Σ_n r_nk x_n / N_k, S_k = Σ_n r_nk (x_n − x̄_k)(x_n − x̄_k)ᵀ:
@@ -43,7 +44,7 @@ from .mixture import log_weights, weighted_log_prob
 from .params import GMMParams
 from .prior import GMMPrior, log_prior, pooled_covariance, resolve_prior
 from .rows import default_batch_size, reduce_rows
-from .seeding import INIT_METHODS, initial_stats, stats_from_resp
+from .seeding import INIT_METHODS, initial_stats
 
 __all__ = ["SuffStats", "EMResult", "e_step", "m_step", "covariance_floor", "initial_stats",
            "initialize", "objective", "update", "loglik", "run", "fit", "fit_jit",
@@ -82,38 +83,15 @@ class EMResult(NamedTuple):
 
 # --- E-step ----------------------------------------------------------------------------
 
-def _chunk_stats(Xc, wc, params, center):
+def _chunk_stats(Xc, wc, params, center, u):
+    """One chunk's statistics about the current means; ``u``: the precision factors,
+    computed once per E-step rather than once per chunk."""
     Xc = Xc - center
-    fam = params.family
-    if fam.whitened:
-        return _chunk_stats_whitened(Xc, wc, params)
-    wlp = weighted_log_prob(params, Xc)
+    wlp = weighted_log_prob(params, Xc, u=u)
     lse = logsumexp(wlp, axis=1)
     resp = jnp.exp(wlp - lse[:, None]) * wc[:, None]
-    counts, sum_x, scatter = stats_from_resp(Xc, resp, params.means, fam)
-    return SuffStats(counts, sum_x, scatter, jnp.sum(wc * lse))
-
-
-def _chunk_stats_whitened(Xc, wc, params):
-    """Statistics in whitened coordinates y_nk = U_kᵀ(x_n − μ_k), (K, B, D).
-
-    The E-step needs y anyway (‖y_nk‖² is the Mahalanobis distance); its rows are
-    centred on each component's mean, so Σ r y yᵀ keeps float32 accuracy for components
-    far from the global centre, and reusing y saves a (B, K, D) difference array.
-    :func:`e_step` maps the sums back with the family's ``unwhiten``.
-    """
-    fam = params.family
-    d = Xc.shape[1]
-    u = fam.precision_cholesky(params.covariances)
-    y = fam.whiten(Xc, params.means, u)
-    maha = jnp.sum(jnp.square(y), axis=-1).T                               # (B, K)
-    wlp = (-0.5 * (d * math.log(2.0 * math.pi) + maha) + fam.log_det_precision_cholesky(u, d)
-           + log_weights(params.weights)[None])
-    lse = logsumexp(wlp, axis=1)
-    resp = jnp.exp(wlp - lse[:, None]) * wc[:, None]
-    ry = resp.T[:, :, None] * y                                            # (K, B, D)
-    return SuffStats(jnp.sum(resp, axis=0), jnp.sum(ry, axis=1),
-                     jnp.einsum("kbd,kbe->kde", ry, y), jnp.sum(wc * lse))
+    sum_x, scatter = params.family.moments(Xc, resp, params.means)
+    return SuffStats(jnp.sum(resp, axis=0), sum_x, scatter, jnp.sum(wc * lse))
 
 
 def _chunk_stats_missing(Xc, wc, params, center):
@@ -147,12 +125,8 @@ def e_step(params: GMMParams, X, w, center, batch_size=None, has_missing=False) 
 
 
 def _complete_stats(params, X, w, center, batch_size):
-    stats = reduce_rows(_chunk_stats, X, w, batch_size, params, center)
-    fam = params.family
-    if not fam.whitened:
-        return stats
-    sum_x, scatter = fam.unwhiten(stats.sum_x, stats.scatter, params.covariances)
-    return stats._replace(sum_x=sum_x, scatter=scatter)
+    u = params.family.precision_cholesky(params.covariances)
+    return reduce_rows(_chunk_stats, X, w, batch_size, params, center, u)
 
 
 def _chunk_stats_block(Xc, wc, params, center, c, prec, logdet):

@@ -28,20 +28,22 @@ def log_weights(weights):
     return jnp.log(weights)
 
 
-def component_log_prob(params: GMMParams, X) -> jax.Array:
-    """log N(x_n | μ_k, Σ_k) for every row and component: X (N, D) -> (N, K)."""
+def component_log_prob(params: GMMParams, X, u=None) -> jax.Array:
+    """log N(x_n | μ_k, Σ_k) for every row and component: X (N, D) -> (N, K). ``u``: the
+    family's precision factors of ``params.covariances``, when the caller has them."""
     fam = params.family
     d = X.shape[-1]
-    u = fam.precision_cholesky(params.covariances)
+    u = fam.precision_cholesky(params.covariances) if u is None else u
     maha = fam.mahalanobis(X, params.means, u)
     return -0.5 * (d * math.log(2.0 * math.pi) + maha) + fam.log_det_precision_cholesky(u, d)
 
 
-def weighted_log_prob(params: GMMParams, X, has_missing=False) -> jax.Array:
+def weighted_log_prob(params: GMMParams, X, has_missing=False, u=None) -> jax.Array:
     """log π_k + log N(x_n | μ_k, Σ_k): (N, K). ``has_missing``: X holds NaN holes and
-    each row's density is that of its observed entries (:mod:`bayes_gmm.core.missing`)."""
+    each row's density is that of its observed entries (:mod:`bayes_gmm.core.missing`);
+    ``u``: as :func:`component_log_prob`."""
     comp = (missing.component_log_prob(params, X) if has_missing
-            else component_log_prob(params, X))
+            else component_log_prob(params, X, u))
     return comp + log_weights(params.weights)[None]
 
 

@@ -32,9 +32,7 @@ def as_key(seed_or_key):
 
 def stats_from_resp(Xc, resp, shift, family):
     """Sufficient statistics of one chunk. Xc: (B, D), resp: (B, K) already weighted."""
-    diff = Xc[:, None, :] - shift[None]                                  # (B, K, D)
-    return (jnp.sum(resp, axis=0), jnp.einsum("nk,nkd->kd", resp, diff),
-            family.scatter(resp, diff))
+    return (jnp.sum(resp, axis=0),) + tuple(family.moments(Xc, resp, shift))
 
 
 def _sq_dist_to(Xc, centers):

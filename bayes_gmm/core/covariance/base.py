@@ -21,14 +21,14 @@ class CovarianceFamily:
     name : the ``covariance_type`` string.
     dims : named dims of ``covariances`` (without chain/draw), for InferenceData.
     shared : one covariance for all components (tied).
-    whitened : the E-step accumulates statistics in whitened coordinates
-        y = Uᵀ(x − μ) (matrix-parameterised families), mapped back by their ``unwhiten``.
+    matrix : covariances are D × D matrices (full, tied and mclust's decomposed families),
+        whose scatter :meth:`moments` accumulates with one matrix product per chunk.
     """
 
     name: str = ""
     dims: tuple = ()
     shared: bool = False
-    whitened: bool = False
+    matrix: bool = False
     #: Whether NUTS and SVI can sample the family under its prior (every family has MAP-EM);
     #: if not, ``nearest`` names the smallest family containing it that they can sample.
     has_sampler: bool = True
@@ -86,9 +86,12 @@ class CovarianceFamily:
         raise NotImplementedError
 
     # --- sufficient statistics and M-steps ---------------------------------------------
-    def scatter(self, resp, diff):
-        """Σ_n r_nk (x_n − s_k)(x_n − s_k)ᵀ (or its diagonal) from diff (B, K, D)."""
-        return jnp.einsum("nk,nkd->kd", resp, jnp.square(diff))
+    def moments(self, X, resp, shift):
+        """One chunk's (Σ_n r_nk (x_n − s_k), Σ_n r_nk (x_n − s_k)(x_n − s_k)ᵀ or its
+        diagonal): X (B, D), resp (B, K) already weighted, shift s (K, D)."""
+        diff = X[:, None, :] - shift[None]                                  # (B, K, D)
+        rd = resp[..., None] * diff
+        return jnp.sum(rd, axis=0), jnp.sum(rd * diff, axis=0)
 
     def scatter_from_full(self, scatter):
         """This family's scatter format from full (K, D, D) scatter matrices (the

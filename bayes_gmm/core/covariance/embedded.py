@@ -38,7 +38,7 @@ __all__ = ["EmbeddedPrior", "Embedded", "SharedSpherical", "SharedDiag"]
 
 def _theta_support(compact, k, d):
     """The constraint of θ: positive-definite for a matrix, positive numbers otherwise."""
-    if compact.whitened:
+    if compact.matrix:
         return constraints.positive_definite
     n = len(compact.shape(k, d))
     return constraints.independent(constraints.positive, n) if n else constraints.positive
