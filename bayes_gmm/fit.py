@@ -200,10 +200,10 @@ def _fit_em(X, n_components, key, covariance_type, prior, max_iter, tol, n_init,
         if not traced:
             # Resolved once, on the rows as given (the default covariance scale runs a
             # pilot fit): the NumPyro model resolves the same prior from the same X.
-            prior = em.data_prior(prior, jnp.asarray(X, dtype), k, covariance_type,
-                                  None if sample_weight is None
-                                  else jnp.asarray(sample_weight, dtype),
-                                  has_missing=has_missing and count_blocks(X))
+            prior = em.data_prior_jit(prior, jnp.asarray(X, dtype), k, covariance_type,
+                                      None if sample_weight is None
+                                      else jnp.asarray(sample_weight, dtype),
+                                      has_missing=has_missing and count_blocks(X))
     X0, w0 = X, sample_weight
     if pad:
         X, sample_weight = pad_rows(X, sample_weight)

@@ -23,6 +23,7 @@ from .bayes.idata import OBS_DIM, flat_draws, mixture_posterior
 from .core import missing as missing_values
 from .core import mixture
 from .core.params import GMMParams
+from .core.seeding import normal
 from .core.rows import default_batch_size, map_rows, pad_rows
 
 __all__ = ["impute"]
@@ -50,7 +51,7 @@ def _draw_imputations(draws: GMMParams, X, keys, batch_size):
         kg, kn = jax.random.split(key)
         # The noise travels with the rows, so the draw does not depend on batch_size.
         aug = jnp.concatenate([X, jax.random.gumbel(kg, (n, k), X.dtype),
-                               jax.random.normal(kn, (n, d), X.dtype)], axis=1)
+                               normal(kn, (n, d), X.dtype)], axis=1)
 
         def chunk(a):
             return missing_values.conditional_draw(p, a[:, :d], mixture.log_weights(w),

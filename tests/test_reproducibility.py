@@ -118,3 +118,17 @@ def test_random_state_rejects_other_types(X):
         bg.GaussianMixture(2, random_state="seed").fit(X)
     with pytest.raises(TypeError, match="random_state"):
         bg.GaussianMixture(2, random_state=1.5).fit(X)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 4), (7,), (), (3, 0)])
+@pytest.mark.parametrize("dtype", [np.float32, None])
+def test_flat_normal_draws_are_jax_random_normal(shape, dtype):
+    # The package draws normals flat and reshapes them (XLA compiles that far faster); the
+    # numbers must be exactly jax.random.normal's, so results do not depend on the trick.
+    from bayes_gmm.core.seeding import normal
+    key = jax.random.key(11)
+    kw = {} if dtype is None else {"dtype": dtype}
+    want = jax.random.normal(key, shape, **kw)
+    got = normal(key, shape, dtype)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))

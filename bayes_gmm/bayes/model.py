@@ -26,7 +26,7 @@ from numpyro.distributions import constraints
 from .. import _checks as C
 from ..core import mixture
 from ..core.params import GMMParams
-from ..core.em import data_prior
+from ..core.em import data_prior_jit
 from ..core.covariance import get_family
 from ..core.prior import GMMPrior, standard_prior
 from ..core.program import builtin_program, is_program
@@ -66,7 +66,8 @@ def model_prior(X, n_components, prior, covariance_type, n_features=None,
     (the defaults come from the observed entries)."""
     prior = GMMPrior() if prior is None else prior
     if X is not None:
-        return data_prior(prior, X, n_components, covariance_type, has_missing=has_missing)
+        return data_prior_jit(prior, X, n_components, covariance_type,
+                              has_missing=has_missing)
     return standard_prior(prior, n_components, n_features, covariance_type, dtype)
 
 

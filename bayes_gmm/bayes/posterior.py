@@ -24,6 +24,7 @@ from .. import _checks as C
 from ..core.missing import count_blocks
 from ..core.params import GMMParams
 from ..core.prior import GMMPrior
+from ..core.seeding import normal
 from ..core.program import is_program, latent_sites, run_program, site_dims
 from ..fit import fit_em, fit_program
 from . import programs
@@ -146,7 +147,7 @@ def _program_start(Xj, k, covariance_type, program, key, init, em_kwargs, n, jit
     for i, (name, site) in enumerate(sorted(latent_sites(trace).items())):
         t = biject_to(site["fn"].support)
         u = t.inv(fit.values[name])
-        z = jax.random.normal(jax.random.fold_in(key, i), (num_chains,) + jnp.shape(u),
+        z = normal(jax.random.fold_in(key, i), (num_chains,) + jnp.shape(u),
                               jnp.result_type(u))
         starts[name] = t(u[None] + jitter * z / np.sqrt(n))
     return (_positive_weights(fit.params), starts, fit.values,
@@ -167,10 +168,10 @@ def _jitter(key, p: GMMParams, n, jitter, num_chains):
     k0, k1, k2, k3 = jax.random.split(key, 4)
     nk = p.weights * n + 1.0
     sn = jnp.sqrt(nk)
-    logw = jnp.log(p.weights)[None] + jitter * jax.random.normal(k0, (c, k), dt) / sn
+    logw = jnp.log(p.weights)[None] + jitter * normal(k0, (c, k), dt) / sn
     weights = jax.nn.softmax(logw, axis=-1)
     chol = jnp.linalg.cholesky(p.family.to_full(p.covariances, k, d))        # (K, D, D)
-    z = jax.random.normal(k1, (c, k, d), dt)
+    z = normal(k1, (c, k, d), dt)
     means = p.means[None] + jitter * jnp.einsum("kde,cke->ckd", chol, z) / sn[None, :, None]
     cov = p.family.jitter((k2, k3), p.covariances, nk, n, d, jitter, c)
     return {"weights": weights, "means": means, "covariances": cov}

@@ -48,7 +48,7 @@ from .seeding import INIT_METHODS, initial_stats
 
 __all__ = ["SuffStats", "EMResult", "e_step", "m_step", "covariance_floor", "initial_stats",
            "initialize", "objective", "update", "loglik", "run", "fit", "fit_jit",
-           "INIT_METHODS"]
+           "data_prior", "data_prior_jit", "pilot_target", "INIT_METHODS"]
 
 
 
@@ -445,3 +445,10 @@ def data_prior(prior: GMMPrior, X, k: int, covariance_type: str, sample_weight=N
         # Holes at the observed column means: the weighted mean is then the observed one.
         X = jnp.where(jnp.isnan(X), missing.moments(X, w)[0], X)
     return resolve_prior(prior, X, k, covariance_type, sample_weight, target=target)
+
+
+#: :func:`data_prior` as one compiled program (the data's moments, the pilot fit and the
+#: resolution) for concrete data: run op by op, its small steps compiled a program each,
+#: about a second of a first MAP fit.
+data_prior_jit = jax.jit(data_prior, static_argnames=("k", "covariance_type", "batch_size",
+                                                      "has_missing"))

@@ -17,6 +17,7 @@ from jax.scipy.special import logsumexp
 from . import missing
 from .params import GMMParams
 from .rows import map_rows
+from .seeding import normal
 
 __all__ = ["log_weights", "component_log_prob", "weighted_log_prob", "log_prob",
            "responsibilities", "row_scores", "sample", "log_prob_draws"]
@@ -81,7 +82,7 @@ def sample(params: GMMParams, key, sample_shape=()):
     k1, k2 = jax.random.split(key)
     labels = jax.random.categorical(k1, jnp.log(params.weights), shape=sample_shape)
     chol = jnp.linalg.cholesky(params.family.to_full(params.covariances, k, d))
-    z = jax.random.normal(k2, tuple(sample_shape) + (d,), params.means.dtype)
+    z = normal(k2, tuple(sample_shape) + (d,), params.means.dtype)
     X = params.means[labels] + jnp.einsum("...de,...e->...d", chol[labels], z)
     return X, labels
 

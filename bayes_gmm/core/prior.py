@@ -149,7 +149,8 @@ def prior_distributions(prior: GMMPrior, n_components: int, n_features: int,
     fam = get_family(covariance_type)
     alpha, m0, kappa, nu, psi = prior
     k, d = n_components, n_features
-    return (dist.Dirichlet(alpha), fam.covariance_prior(nu, psi, k, d),
+    return (dist.Dirichlet(alpha, validate_args=False),
+            fam.covariance_prior(nu, psi, k, d),
             lambda cov: fam.mean_prior(m0, cov, kappa, k, d))
 
 

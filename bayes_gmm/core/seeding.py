@@ -1,6 +1,7 @@
 """Initial assignments for EM: k-means++ seeding, Lloyd's k-means, random
 responsibilities and random rows (scikit-learn's four ``init`` methods), weighted, chunked,
-and independent of the order the rows come in.
+and independent of the order the rows come in; and :func:`normal`, the package's way to
+draw standard normals.
 
 Components from ``n_active`` on are padding: they take no rows (the initial assignment
 never picks them), so a program compiled for K_max serves every K ≤ K_max with the draws
@@ -15,7 +16,7 @@ from jax import lax
 
 from .rows import chunks, map_rows, reduce_rows
 
-__all__ = ["INIT_METHODS", "N_LLOYD", "initial_stats", "stats_from_resp", "as_key"]
+__all__ = ["INIT_METHODS", "N_LLOYD", "initial_stats", "stats_from_resp", "as_key", "normal"]
 
 INIT_METHODS = ("k-means++", "kmeans", "random", "random_from_data")
 #: Lloyd iterations of ``init="kmeans"``.
@@ -28,6 +29,21 @@ def as_key(seed_or_key):
     if jax.dtypes.issubdtype(jnp.result_type(seed_or_key), jax.dtypes.prng_key):
         return seed_or_key
     return jax.random.key(seed_or_key)
+
+
+def normal(key, shape, dtype=None):
+    """``jax.random.normal(key, shape, dtype)``, the same numbers, drawn flat and reshaped.
+
+    Threefry's counters are the flat indices, so the draws are identical; but XLA on CPU
+    compiled a multi-dimensional draw several times slower (0.72 s for (2, 3, 4, 4)
+    against 0.14 s flat, jax 0.10), which every fit_nuts chain start paid.
+    """
+    shape = tuple(shape)
+    size = 1
+    for s in shape:
+        size *= s
+    kw = {} if dtype is None else {"dtype": dtype}
+    return jax.random.normal(key, (size,), **kw).reshape(shape)
 
 
 def stats_from_resp(Xc, resp, shift, family):

@@ -144,7 +144,12 @@ class CovarianceFamily:
             raise ValueError(f"GMMPrior.covariance_prior must be > 0; got {psi}")
 
     def covariance_prior(self, nu, psi, k: int, d: int) -> dist.Distribution:
-        """The prior of the ``covariances`` site: one event of shape ``shape(k, d)``."""
+        """The prior of the ``covariances`` site: one event of shape ``shape(k, d)``.
+
+        The package's distributions are built with ``validate_args=False``: arguments are
+        checked once, at the public edge, and NumPyro's validation could check nothing
+        inside a compiled program but would add work to it (an eigendecomposition per
+        covariance in every log density, for a positive-definite support)."""
         raise NotImplementedError
 
     def mean_prior(self, m0, cov, kappa, k: int, d: int) -> dist.Distribution:

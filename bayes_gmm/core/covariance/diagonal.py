@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
+from ..seeding import normal
 from .base import CovarianceFamily
 
 __all__ = ["Diag", "Spherical"]
@@ -77,14 +78,15 @@ class Diag(_DiagonalFamily):
         return jnp.broadcast_to(psi, (d,))
 
     def covariance_prior(self, nu, psi, k, d):
-        return dist.InverseGamma(0.5 * nu, 0.5 * psi).expand([k, d]).to_event(2)
+        return (dist.InverseGamma(0.5 * nu, 0.5 * psi, validate_args=False)
+                .expand([k, d]).to_event(2))
 
     def mean_prior(self, m0, cov, kappa, k, d):
-        return dist.Normal(m0, jnp.sqrt(cov / kappa)).to_event(2)
+        return dist.Normal(m0, jnp.sqrt(cov / kappa), validate_args=False).to_event(2)
 
     def jitter(self, keys, cov, nk, n, d, jitter, num_chains):
         k = cov.shape[0]
-        z = jax.random.normal(keys[0], (num_chains, k, d), cov.dtype)
+        z = normal(keys[0], (num_chains, k, d), cov.dtype)
         return cov[None] * jnp.exp(jitter * z * jnp.sqrt(2.0 / nk)[None, :, None])
 
 
@@ -135,14 +137,16 @@ class Spherical(_DiagonalFamily):
         return ((),)
 
     def covariance_prior(self, nu, psi, k, d):
-        return dist.InverseGamma(0.5 * nu, 0.5 * psi).expand([k]).to_event(1)
+        return (dist.InverseGamma(0.5 * nu, 0.5 * psi, validate_args=False)
+                .expand([k]).to_event(1))
 
     def mean_prior(self, m0, cov, kappa, k, d):
-        return dist.Normal(m0, jnp.sqrt(cov[:, None] / kappa)).to_event(2)
+        return dist.Normal(m0, jnp.sqrt(cov[:, None] / kappa),
+                           validate_args=False).to_event(2)
 
     def jitter(self, keys, cov, nk, n, d, jitter, num_chains):
         (k,) = cov.shape
-        z = jax.random.normal(keys[0], (num_chains, k), cov.dtype)
+        z = normal(keys[0], (num_chains, k), cov.dtype)
         return cov[None] * jnp.exp(jitter * z * jnp.sqrt(2.0 / (nk * d))[None])
 
 

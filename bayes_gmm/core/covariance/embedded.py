@@ -25,12 +25,12 @@ are the (K, D, D) families of :mod:`bayes_gmm.core.covariance.decomposed`, which
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import Transform, biject_to
 
+from ..seeding import normal
 from .base import CovarianceFamily
 
 __all__ = ["EmbeddedPrior", "Embedded", "SharedSpherical", "SharedDiag"]
@@ -167,10 +167,10 @@ class SharedSpherical(_Shared):
         return ((),)
 
     def covariance_prior(self, nu, psi, k, d):
-        return dist.InverseGamma(0.5 * nu, 0.5 * psi)
+        return dist.InverseGamma(0.5 * nu, 0.5 * psi, validate_args=False)
 
     def jitter(self, keys, cov, nk, n, d, jitter, num_chains):
-        z = jax.random.normal(keys[0], (num_chains,), cov.dtype)
+        z = normal(keys[0], (num_chains,), cov.dtype)
         return cov * jnp.exp(jitter * z * jnp.sqrt(2.0 / ((n + 1.0) * d)))
 
 
@@ -203,8 +203,8 @@ class SharedDiag(_Shared):
         return jnp.broadcast_to(psi, (d,))
 
     def covariance_prior(self, nu, psi, k, d):
-        return dist.InverseGamma(0.5 * nu, 0.5 * psi).to_event(1)
+        return dist.InverseGamma(0.5 * nu, 0.5 * psi, validate_args=False).to_event(1)
 
     def jitter(self, keys, cov, nk, n, d, jitter, num_chains):
-        z = jax.random.normal(keys[0], (num_chains, d), cov.dtype)
+        z = normal(keys[0], (num_chains, d), cov.dtype)
         return cov[None] * jnp.exp(jitter * z * jnp.sqrt(2.0 / (n + 1.0)))

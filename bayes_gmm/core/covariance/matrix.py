@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 from jax import lax
 from jax.scipy.linalg import solve_triangular
 
+from ..seeding import normal
 from .base import CovarianceFamily, eye
 
 __all__ = ["Full", "Tied"]
@@ -116,8 +116,8 @@ class _MatrixFamily(CovarianceFamily):
         """A lower triangular with diag(A) = exp(z/(√2·scale)), z/scale below it."""
         d = shape[-1]
         k2, k3 = keys
-        lower = jnp.tril(jax.random.normal(k2, shape, dt), -1) * jitter / scale
-        diag = jnp.exp(jitter * jax.random.normal(k3, shape[:-1], dt)
+        lower = jnp.tril(normal(k2, shape, dt), -1) * jitter / scale
+        diag = jnp.exp(jitter * normal(k3, shape[:-1], dt)
                        / (math.sqrt(2.0) * scale[..., 0]))
         return lower + diag[..., None] * jnp.eye(d, dtype=dt)
 
@@ -167,10 +167,12 @@ class Full(_MatrixFamily):
         return cov + (10 * eps * own + floor)[:, None, None] * eye(d, cov.dtype)
 
     def covariance_prior(self, nu, psi, k, d):
-        return dist.InverseWishart(nu, scale_matrix=psi).expand([k]).to_event(1)
+        return (dist.InverseWishart(nu, scale_matrix=psi, validate_args=False)
+                .expand([k]).to_event(1))
 
     def mean_prior(self, m0, cov, kappa, k, d):
-        return dist.MultivariateNormal(m0, covariance_matrix=cov / kappa).to_event(1)
+        return dist.MultivariateNormal(m0, covariance_matrix=cov / kappa,
+                                       validate_args=False).to_event(1)
 
     def jitter(self, keys, cov, nk, n, d, jitter, num_chains):
         k = cov.shape[0]
@@ -226,10 +228,11 @@ class Tied(_MatrixFamily):
         return cov + (10 * eps * jnp.trace(cov) / d + floor) * eye(d, cov.dtype)
 
     def covariance_prior(self, nu, psi, k, d):
-        return dist.InverseWishart(nu, scale_matrix=psi)
+        return dist.InverseWishart(nu, scale_matrix=psi, validate_args=False)
 
     def mean_prior(self, m0, cov, kappa, k, d):
-        return dist.MultivariateNormal(m0, covariance_matrix=cov / kappa).expand([k]).to_event(1)
+        return (dist.MultivariateNormal(m0, covariance_matrix=cov / kappa, validate_args=False)
+                .expand([k]).to_event(1))
 
     def jitter(self, keys, cov, nk, n, d, jitter, num_chains):
         scale = jnp.broadcast_to(jnp.sqrt(n + 1.0), (1, d, 1)).astype(cov.dtype)
