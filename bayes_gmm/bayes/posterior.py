@@ -62,8 +62,10 @@ SAME_OPTIMUM_ATOL = 1e-6
 def _positive_weights(p):
     # A pruned component (weight exactly 0, possible with α < 1) has no finite
     # unconstrained value: give it a small positive weight.
-    w = jnp.maximum(p.weights, 1e-6)
-    return p._replace(weights=w / jnp.sum(w))
+    # On the host: the weights are K numbers, and eager device operations would compile a
+    # program each for every new K.
+    w = np.maximum(np.asarray(p.weights), 1e-6)
+    return p._replace(weights=w / np.sum(w))
 
 
 def _missing(Xj):

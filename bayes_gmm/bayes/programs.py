@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 from jax import lax
+from numpyro import validation_enabled
 
 from ..core import mixture
 from ..core.params import GMMParams
@@ -148,6 +150,18 @@ def run_svi(svi, state, num_steps, model_args=(), model_kwargs=None, *, average_
 
 # --- the programs of fit_nuts and fit_svi ------------------------------------------------
 
+def _unvalidated(fn):
+    """``fn`` traced with NumPyro's argument validation off (on by default in NumPyro), for
+    the distributions its autoguides and the model build too. Inside a compiled program it
+    can check nothing, yet it traced constraint tests into the program and compiled small
+    eager programs for them; the package checks its arguments at the public edge."""
+    @functools.wraps(fn)
+    def traced(*args, **kwargs):
+        with validation_enabled(False):
+            return fn(*args, **kwargs)
+    return traced
+
+
 _NUTS_STATIC = ("n_components", "covariance_type", "num_warmup", "num_samples",
                 "chain_method", "progress_bar", "dense_mass", "max_tree_depth",
                 "target_accept_prob", "missing", "program")
@@ -171,6 +185,7 @@ def _n_chains(values):
 
 
 @partial(jax.jit, static_argnames=_NUTS_STATIC)
+@_unvalidated
 def nuts_program(X, prior, init_values, key, *, n_components, covariance_type, num_warmup,
                  num_samples, chain_method, progress_bar, dense_mass, max_tree_depth,
                  target_accept_prob, missing="error", program=None):
@@ -251,6 +266,7 @@ def make_guide(guide, init_values=None, rank=None, model=gmm_model):
 
 
 @partial(jax.jit, static_argnames=_SVI_STATIC)
+@_unvalidated
 def svi_program(X, prior, init_values, key, learning_rate, *, n_components, covariance_type,
                 guide, num_steps, subsample_size, num_samples, progress_bar, rank,
                 missing="error", program=None):
