@@ -53,10 +53,10 @@ class _MatrixFamily(CovarianceFamily):
     def moments(self, X, resp, shift):
         # Σ r (x − s)(x − s)ᵀ = Σ r x (x − s)ᵀ − s Σ r (x − s)ᵀ: the first sum for all K at
         # once is one matrix product Xᵀ [r_1 (X − s_1) … r_K (X − s_K)] (D × B times B × K·D),
-        # which runs several times faster on CPU than K products with D × D outputs. One
-        # factor stays centred on the component, so a component far from the data's centre
-        # loses about |s_k| / σ_k digits' worth of rounding, not its square (as the raw
-        # second moment would).
+        # which ran about 4× faster on CPU than K products with D × D outputs. One factor
+        # stays centred on the component, so for a component far from the data's centre
+        # the rounding error grows with |s_k| / σ_k, not with its square as the raw second
+        # moment's would.
         # A column of ones appended to X makes the same product give Σ r (x − s) too.
         b, d = X.shape
         k = shift.shape[0]
