@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
-from functools import partial
+from functools import partial, wraps
 
 import jax
 import jax.numpy as jnp
@@ -155,7 +154,7 @@ def _unvalidated(fn):
     the distributions its autoguides and the model build too. Inside a compiled program it
     can check nothing, yet it traced constraint tests into the program and compiled small
     eager programs for them; the package checks its arguments at the public edge."""
-    @functools.wraps(fn)
+    @wraps(fn)
     def traced(*args, **kwargs):
         with validation_enabled(False):
             return fn(*args, **kwargs)
