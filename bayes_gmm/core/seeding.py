@@ -10,6 +10,8 @@ of an unpadded fit of that K.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -39,11 +41,8 @@ def normal(key, shape, dtype=None):
     against 0.14 s flat, jax 0.10), which every fit_nuts chain start paid.
     """
     shape = tuple(shape)
-    size = 1
-    for s in shape:
-        size *= s
     kw = {} if dtype is None else {"dtype": dtype}
-    return jax.random.normal(key, (size,), **kw).reshape(shape)
+    return jax.random.normal(key, (math.prod(shape),), **kw).reshape(shape)
 
 
 def stats_from_resp(Xc, resp, shift, family):
