@@ -123,3 +123,24 @@ def test_bad_input(X):
         bg.responsibilities(params, np.array([[0.0, np.nan]]))
     with pytest.raises(ValueError, match="n"):
         bg.sample(params, jax.random.key(0), 0)
+
+
+def test_log_normalize_matches_scipy_with_pruned_components_and_row_weights(x64):
+    """One exponential per entry (core.normalize) against scipy's logsumexp and softmax:
+    entries 700 apart (exp would overflow unshifted), weight-0 components (−∞ columns),
+    row weights; and its gradient is the softmax, as jax's logsumexp's."""
+    from scipy.special import softmax
+    from bayes_gmm.core.normalize import log_normalize
+    rng = np.random.default_rng(3)
+    wlp = rng.normal(scale=300.0, size=(50, 4))
+    wlp[:, 2] = -np.inf                                      # a pruned component
+    wlp[7] = [-1e4, -1e4 - 700.0, -np.inf, -1e4 + 3.0]       # far in the tail
+    w = rng.uniform(0.0, 3.0, size=50)
+    lse, r = log_normalize(jnp.asarray(wlp), jnp.asarray(w))
+    np.testing.assert_allclose(np.asarray(lse), logsumexp(wlp, axis=1), rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(r), softmax(wlp, axis=1) * w[:, None], rtol=1e-13,
+                               atol=1e-300)
+    assert np.all(np.asarray(r)[:, 2] == 0.0)
+    g = jax.grad(lambda a: jnp.sum(jnp.asarray(w) * log_normalize(a)[0]))(jnp.asarray(wlp))
+    np.testing.assert_allclose(np.asarray(g), softmax(wlp, axis=1) * w[:, None], rtol=1e-13,
+                               atol=1e-300)

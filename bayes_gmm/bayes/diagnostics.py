@@ -26,7 +26,8 @@ from jax import lax
 from jax.scipy.special import logsumexp
 
 from .. import _checks as C
-from ..core.mixture import weighted_log_prob
+from ..core.mixture import responsibilities, weighted_log_prob
+from ..core.normalize import log_normalize
 from ..core.params import GMMParams
 from .idata import flat_draws, mixture_posterior
 from .model import SITES
@@ -194,8 +195,7 @@ def check_diagnostics(idata, *, rhat_threshold=1.01, min_ess_per_chain=100, mode
 
 
 def _resp_one(w, m, c, covariance_type, X, has_missing=False):
-    wlp = weighted_log_prob(GMMParams(w, m, c, covariance_type), X, has_missing)
-    return jnp.exp(wlp - logsumexp(wlp, axis=1, keepdims=True))
+    return responsibilities(GMMParams(w, m, c, covariance_type), X, has_missing)
 
 
 @partial(jax.jit, static_argnames=("covariance_type", "q_lo", "q_hi", "has_missing"))
@@ -331,9 +331,8 @@ def coclustering(idata, X, missing="error"):
 def _predictive_chunk(w, m, c, X, *, covariance_type, has_missing=False):
     """log mean_s p(x | θ_s) (B,) and mean_s r⁽ˢ⁾ (B, K) for one row chunk."""
     def one(a, b, cc):
-        wlp = weighted_log_prob(GMMParams(a, b, cc, covariance_type), X, has_missing)
-        lse = logsumexp(wlp, axis=1)
-        return lse, jnp.exp(wlp - lse[:, None])
+        return log_normalize(weighted_log_prob(GMMParams(a, b, cc, covariance_type), X,
+                                               has_missing))
     lse, r = jax.vmap(one)(w, m, c)
     s = w.shape[0]
     return logsumexp(lse, axis=0) - jnp.log(jnp.asarray(s, X.dtype)), jnp.mean(r, axis=0)

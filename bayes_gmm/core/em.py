@@ -41,6 +41,7 @@ from jax.scipy.special import logsumexp
 from . import missing
 from .covariance import get_family
 from .mixture import log_weights, weighted_log_prob
+from .normalize import log_normalize
 from .params import GMMParams
 from .prior import GMMPrior, log_prior, pooled_covariance, resolve_prior
 from .rows import default_batch_size, reduce_rows
@@ -87,9 +88,7 @@ def _chunk_stats(Xc, wc, params, center, u):
     """One chunk's statistics about the current means; ``u``: the precision factors,
     computed once per E-step rather than once per chunk."""
     Xc = Xc - center
-    wlp = weighted_log_prob(params, Xc, u=u)
-    lse = logsumexp(wlp, axis=1)
-    resp = jnp.exp(wlp - lse[:, None]) * wc[:, None]
+    lse, resp = log_normalize(weighted_log_prob(params, Xc, u=u), wc)
     sum_x, scatter = params.family.moments(Xc, resp, params.means)
     return SuffStats(jnp.sum(resp, axis=0), sum_x, scatter, jnp.sum(wc * lse))
 

@@ -33,9 +33,9 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import logsumexp
 
 from . import linalg
+from .normalize import log_normalize
 from .covariance.base import eye
 from .params import GMMParams
 
@@ -75,7 +75,7 @@ def conditional_mean(params: GMMParams, X, log_weights):
     ``log_weights``: log π (K,)."""
     lognorm, z, _, m, cov = _pieces(params, X)
     wlp = lognorm + log_weights[None]
-    r = jnp.exp(wlp - logsumexp(wlp, axis=1, keepdims=True))
+    r = log_normalize(wlp)[1]
     xhat = params.means[None] + jnp.einsum("kde,bke->bkd", cov, z)
     filled = jnp.einsum("bk,bkd->bd", r, xhat)
     return jnp.where(m > 0, X, filled)
@@ -110,8 +110,7 @@ def chunk_stats(Xc, wc, params: GMMParams, log_weights):
     fam = params.family
     lognorm, z, chol, m, cov = _pieces(params, Xc)
     wlp = lognorm + log_weights[None]
-    lse = logsumexp(wlp, axis=1)
-    resp = jnp.exp(wlp - lse[:, None]) * wc[:, None]
+    lse, resp = log_normalize(wlp, wc)
     dev = jnp.einsum("kde,bke->bkd", cov, z)                  # x̂ − μ_k
     rows = m[:, None, :, None] * cov[None]                    # diag(o) Σ_k
     cond = cov[None] - jnp.einsum("bked,bkef->bkdf", rows, linalg.cho_solve(chol, rows))
@@ -230,8 +229,7 @@ def block_stats(Xc, wc, params: GMMParams, log_weights, c, prec, logdet):
     """As :func:`chunk_stats`, for centred rows with 1 to c holes each."""
     lognorm, diff, s, linv, slot = _block_pieces(params, Xc, c, prec, logdet)
     wlp = lognorm + log_weights[None]
-    lse = logsumexp(wlp, axis=1)
-    resp = jnp.exp(wlp - lse[:, None]) * wc[:, None]
+    lse, resp = log_normalize(wlp, wc)
     dev = diff - _by_slot(s, slot)                                         # x̂ − μ_k
     rdev = resp[..., None] * dev
     # Σ r (dev devᵀ + Cov(x_m | x_o) embedded in D × D) as one product: Cov = P_mm⁻¹ =

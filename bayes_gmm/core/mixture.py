@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
 from . import missing
+from .normalize import log_normalize
 from .params import GMMParams
 from .rows import map_rows
 from .seeding import normal
@@ -56,8 +57,7 @@ def log_prob(params: GMMParams, X, batch_size=None, has_missing=False) -> jax.Ar
 
 def responsibilities(params: GMMParams, X, has_missing=False) -> jax.Array:
     """p(z_n = k | x_n, θ): (N, K), rows sum to one."""
-    wlp = weighted_log_prob(params, X, has_missing)
-    return jnp.exp(wlp - logsumexp(wlp, axis=1, keepdims=True))
+    return log_normalize(weighted_log_prob(params, X, has_missing))[1]
 
 
 def row_scores(params: GMMParams, X, n_rows, batch_size=None, has_missing=False):
