@@ -95,6 +95,10 @@ def is_multi_device(X) -> bool:
 BUCKET_MIN = 64
 BUCKET_RATIO = 1.25
 BUCKET_MAX = 1 << 16
+#: The fewest components a bucketed program runs: K = 1, 2 and 3 share the program for 4
+#: (two compiles fewer in a loop over K; a fit of one or two components on fewer than
+#: 2**16 rows takes milliseconds even at four).
+MIN_COMPONENTS = 4
 
 
 def bucket_rows(n: int) -> int:
@@ -113,17 +117,18 @@ def bucket_rows(n: int) -> int:
 
 
 def bucket_components(k: int, n: int) -> int:
-    """The components to compile for K components on N rows: the next power of two (so a
-    loop over K = 1..20 compiles six programs, not twenty), padded with weight-0
-    components; K itself where rows are not bucketed (N ≥ 2**16: there a fit outlasts its
-    compile, and padding would cost up to twice the work).
+    """The components to compile for K components on N rows: the next power of two, and
+    at least ``MIN_COMPONENTS`` (so a loop over K = 1..20 compiles four programs, not
+    twenty), padded with weight-0 components; K itself where rows are not bucketed
+    (N ≥ 2**16: there a fit outlasts its compile, and padding would cost up to twice the
+    work).
 
     >>> [bucket_components(k, 500) for k in (1, 2, 3, 5, 9, 20)], bucket_components(3, 10**6)
-    ([1, 2, 4, 8, 16, 32], 3)
+    ([4, 4, 4, 8, 16, 32], 3)
     """
     if n >= BUCKET_MAX:
         return k
-    return 1 << (k - 1).bit_length()
+    return max(MIN_COMPONENTS, 1 << (k - 1).bit_length())
 
 
 def pad_rows(X, sample_weight=None):
