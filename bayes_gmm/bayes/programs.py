@@ -30,7 +30,7 @@ from ..core.params import GMMParams
 from ..core.program import mixture_draws
 from .model import SITES, gmm_model
 
-__all__ = ["run_nuts", "run_svi", "nuts_program", "parallel_nuts", "svi_program",
+__all__ = ["run_nuts", "run_svi", "unvalidated", "nuts_program", "parallel_nuts", "svi_program",
            "make_guide", "progress", "tick", "TRACE_COUNTS", "GUIDES"]
 
 GUIDES = ("auto_normal", "auto_mvn", "auto_lowrank")
@@ -149,7 +149,7 @@ def run_svi(svi, state, num_steps, model_args=(), model_kwargs=None, *, average_
 
 # --- the programs of fit_nuts and fit_svi ------------------------------------------------
 
-def _unvalidated(fn):
+def unvalidated(fn):
     """``fn`` traced with NumPyro's argument validation off (on by default in NumPyro), for
     the distributions its autoguides and the model build too. Inside a compiled program it
     can check nothing, yet it traced constraint tests into the program and compiled small
@@ -184,7 +184,7 @@ def _n_chains(values):
 
 
 @partial(jax.jit, static_argnames=_NUTS_STATIC)
-@_unvalidated
+@unvalidated
 def nuts_program(X, prior, init_values, key, *, n_components, covariance_type, num_warmup,
                  num_samples, chain_method, progress_bar, dense_mass, max_tree_depth,
                  target_accept_prob, missing="error", program=None):
@@ -265,7 +265,7 @@ def make_guide(guide, init_values=None, rank=None, model=gmm_model):
 
 
 @partial(jax.jit, static_argnames=_SVI_STATIC)
-@_unvalidated
+@unvalidated
 def svi_program(X, prior, init_values, key, learning_rate, *, n_components, covariance_type,
                 guide, num_steps, subsample_size, num_samples, progress_bar, rank,
                 missing="error", program=None):
