@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import linalg
-from .normalize import log_normalize
 from .covariance.base import eye
+from .normalize import log_normalize
 from .params import GMMParams
 
 __all__ = ["component_log_prob", "chunk_stats", "conditional_mean", "conditional_draw",
