@@ -23,8 +23,8 @@ from .bayes.idata import OBS_DIM, flat_draws, mixture_posterior
 from .core import missing as missing_values
 from .core import mixture
 from .core.params import GMMParams
-from .core.seeding import normal
 from .core.rows import default_batch_size, map_rows, pad_rows
+from .core.seeding import normal
 
 __all__ = ["impute"]
 

@@ -24,8 +24,8 @@ from .. import _checks as C
 from ..core.missing import count_blocks
 from ..core.params import GMMParams
 from ..core.prior import GMMPrior
-from ..core.seeding import normal
 from ..core.program import is_program, latent_sites, run_program, site_dims
+from ..core.seeding import normal
 from ..fit import fit_em, fit_program
 from . import programs
 from .diagnostics import check_diagnostics
@@ -150,7 +150,7 @@ def _program_start(Xj, k, covariance_type, program, key, init, em_kwargs, n, jit
         t = biject_to(site["fn"].support)
         u = t.inv(fit.values[name])
         z = normal(jax.random.fold_in(key, i), (num_chains,) + jnp.shape(u),
-                              jnp.result_type(u))
+                   jnp.result_type(u))
         starts[name] = t(u[None] + jitter * z / np.sqrt(n))
     return (_positive_weights(fit.params), starts, fit.values,
             site_dims(program, k, d, fit.values))

@@ -119,7 +119,7 @@ class _MatrixFamily(CovarianceFamily):
         lower = jnp.tril(normal(k2, shape, dt), -1) * jitter / scale
         diag = jnp.exp(jitter * normal(k3, shape[:-1], dt)
                        / (math.sqrt(2.0) * scale[..., 0]))
-        return lower + diag[..., None] * jnp.eye(d, dtype=dt)
+        return lower + diag[..., None] * eye(d, dt)
 
 
 class Full(_MatrixFamily):
